@@ -1,0 +1,45 @@
+/* engine.h - the engine: one thread that owns every channel's Lua state and the outbound sender,
+ * takes events from the HTTP threads in arrival order, runs the right handler for each, and
+ * hands the messages a handler queued to the sender once it returned cleanly. */
+#ifndef PL_ENGINE_H
+#define PL_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "webhook.h"
+
+struct pl_engine;
+
+/* Create the engine for cfg (borrowed; must outlive the engine): load every channel's script
+ * (a script that fails to load is logged and reported by /healthz; its channel runs nothing
+ * until a good version loads) and the sender. stdlib_dir may be NULL. Returns NULL with err. */
+struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_dir,
+                                struct pl_error *err);
+
+/* Start the engine thread. Returns 0, or -1 with err. */
+int pl_engine_start(struct pl_engine *e, struct pl_error *err);
+
+/* Hand events to the engine (any thread). Moves the events: afterwards evs[i] is cleared and
+ * only the array itself remains the caller's. Never blocks on a scenario. */
+void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, size_t n);
+
+/* POST /channels/{id}/trigger: run on_trigger for contact `to` and wait for it. data is
+ * borrowed. Returns the HTTP status (200, 404 unknown channel, 422 handler raised, 503 engine
+ * stopping) and a malloc'd JSON body in *body. A repeated idem_id returns the first result and
+ * runs nothing. */
+int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
+                      const char *event_name, json_t *data, const char *idem_id, char **body);
+
+/* The /healthz document (malloc'd JSON). */
+char *pl_engine_health(struct pl_engine *e);
+
+/* Stop: finish the events already queued, give pending sends up to grace_ms to go out, join
+ * the thread. */
+void pl_engine_stop(struct pl_engine *e, long grace_ms);
+
+void pl_engine_free(struct pl_engine *e);
+
+#endif

@@ -1,0 +1,370 @@
+/* http.c - the only file that knows libmicrohttpd. Routes requests, enforces the body limit,
+ * checks the webhook signature over the exact raw body before anything is parsed, and answers;
+ * parsing, running and sending belong to webhook.c, engine.c and outbound.c. */
+#include "http.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "signature.h"
+#include "webhook.h"
+
+struct pl_http {
+    struct MHD_Daemon *daemon;
+    struct pl_http_opts opts;
+    int port;
+};
+
+/* Per-request state: the body as it arrives. */
+struct request {
+    char *body;
+    size_t len, cap;
+    int too_big;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
+                               const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc;
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return respond(c, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                     const char *message)
+{
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    enum MHD_Result rc = respond(c, status, "application/json", s != NULL ? s : "{}",
+                                 s != NULL ? strlen(s) : 2);
+    free(s);
+    json_decref(j);
+    return rc;
+}
+
+/* Equal without leaking where they differ. */
+static int ct_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), n = la > lb ? la : lb;
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(i < la ? a[i] : 0) ^ (unsigned char)(i < lb ? b[i] : 0);
+    return diff == 0;
+}
+
+static void count_webhook(unsigned status)
+{
+    char labels[32];
+    snprintf(labels, sizeof labels, "status=\"%u\"", status);
+    pl_metrics_add("parley_webhooks_total", labels, 1);
+}
+
+static enum MHD_Result webhook_verify(struct pl_http *h, struct MHD_Connection *c)
+{
+    const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.mode");
+    const char *token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.verify_token");
+    const char *challenge =
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.challenge");
+
+    if (mode == NULL || strcmp(mode, "subscribe") != 0 || token == NULL || challenge == NULL ||
+        !ct_equal(token, h->opts.verify_token)) {
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "verify"),
+               "webhook verification refused (wrong mode, token or no challenge)");
+        return respond_text(c, MHD_HTTP_FORBIDDEN, "forbidden");
+    }
+    pl_log(PL_LOG_INFO, PL_FIELDS("event", "verify"), "webhook verified");
+    return respond(c, MHD_HTTP_OK, "text/plain", challenge, strlen(challenge));
+}
+
+static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
+                                    struct request *req)
+{
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hub-Signature-256");
+    struct pl_event_batch batch;
+    struct pl_error err;
+    enum pl_sig_result sr;
+    char n[32];
+
+    if (req->too_big) {
+        count_webhook(413);
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "webhook"), "body over %d bytes refused",
+               PL_HTTP_BODY_MAX);
+        return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large");
+    }
+    sr = pl_signature_verify(h->opts.app_secret, req->body != NULL ? req->body : "", req->len,
+                             sig);
+    if (sr != PL_SIG_OK) {
+        count_webhook(401);
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "webhook", "signature", pl_signature_result_name(sr)),
+               "X-Hub-Signature-256 check failed; nothing run");
+        return respond_text(c, MHD_HTTP_UNAUTHORIZED, "bad signature");
+    }
+    if (pl_webhook_parse(req->body != NULL ? req->body : "", req->len, &batch, &err) != 0) {
+        if (strcmp(err.code, "oom") == 0) { /* ours, not Meta's: let Meta retry */
+            count_webhook(503);
+            pl_log(PL_LOG_ERROR, PL_FIELDS("event", "webhook"), "out of memory parsing a webhook");
+            return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again");
+        }
+        count_webhook(400);
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "webhook", "code", err.code),
+               "not a WhatsApp notification: %s", err.msg);
+        return respond_text(c, MHD_HTTP_BAD_REQUEST, "not a WhatsApp notification");
+    }
+    if (batch.groups_ignored > 0) {
+        snprintf(n, sizeof n, "%zu", batch.groups_ignored);
+        pl_log(PL_LOG_INFO, PL_FIELDS("event", "webhook", "count", n),
+               "group messages ignored: the channel does not support groups");
+        pl_metrics_add("parley_events_ignored_total", "reason=\"group\"",
+                       (double)batch.groups_ignored);
+    }
+    if (batch.items_invalid > 0) {
+        snprintf(n, sizeof n, "%zu", batch.items_invalid);
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "webhook", "count", n),
+               "items without a required field skipped");
+        pl_metrics_add("parley_events_ignored_total", "reason=\"invalid\"",
+                       (double)batch.items_invalid);
+    }
+    if (batch.changes_ignored > 0)
+        pl_metrics_add("parley_events_ignored_total", "reason=\"field\"",
+                       (double)batch.changes_ignored);
+    pl_engine_submit(h->opts.engine, batch.events, batch.n);
+    pl_event_batch_free(&batch);
+    count_webhook(200);
+    return respond(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}", 11);
+}
+
+/* POST /channels/{id}/trigger */
+static enum MHD_Result trigger_post(struct pl_http *h, struct MHD_Connection *c,
+                                    const char *channel, struct request *req)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    json_error_t jerr;
+    json_t *root, *to, *event, *data, *id;
+    char *body = NULL, labels[160];
+    int status;
+    enum MHD_Result rc;
+
+    if (h->opts.trigger_token == NULL || auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
+        !ct_equal(auth + 7, h->opts.trigger_token)) {
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "trigger", "channel", channel),
+               h->opts.trigger_token == NULL ? "trigger refused: no trigger_token configured"
+                                             : "trigger refused: missing or wrong bearer token");
+        return respond_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                             "missing or wrong bearer token");
+    }
+    if (req->too_big)
+        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "bad_request", "body too large");
+    root = json_loadb(req->body != NULL ? req->body : "", req->len, 0, &jerr);
+    to = json_object_get(root, "to");
+    event = json_object_get(root, "event");
+    data = json_object_get(root, "data");
+    id = json_object_get(root, "id");
+    if (!json_is_object(root) || !json_is_string(to) || json_string_length(to) == 0 ||
+        !json_is_string(event) || json_string_length(event) == 0 ||
+        (data != NULL && !json_is_object(data)) || (id != NULL && !json_is_string(id))) {
+        json_decref(root);
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                             "body must be {\"to\": \"<wa_id>\", \"event\": \"<name>\", \"data\": "
+                             "{…}, \"id\": \"<optional idempotency key>\"}");
+    }
+    status = pl_engine_trigger(h->opts.engine, channel, json_string_value(to),
+                               json_string_value(event), data, json_string_value(id), &body);
+    json_decref(root);
+    snprintf(labels, sizeof labels, "channel=\"%s\",status=\"%d\"", status == 404 ? "" : channel,
+             status);
+    pl_metrics_add("parley_triggers_total", labels, 1);
+    rc = respond(c, (unsigned)status, "application/json", body != NULL ? body : "{}",
+                 body != NULL ? strlen(body) : 2);
+    free(body);
+    return rc;
+}
+
+static int valid_channel_id(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static enum MHD_Result route(struct pl_http *h, struct MHD_Connection *c, const char *url,
+                             const char *method, struct request *req)
+{
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+
+    if (strcmp(url, "/webhook") == 0) {
+        if (get)
+            return webhook_verify(h, c);
+        if (post)
+            return webhook_post(h, c, req);
+        return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    if (strcmp(url, "/healthz") == 0 && get) {
+        char *s = pl_engine_health(h->opts.engine);
+        enum MHD_Result rc = respond(c, MHD_HTTP_OK, "application/json", s != NULL ? s : "{}",
+                                     s != NULL ? strlen(s) : 2);
+        free(s);
+        return rc;
+    }
+    if (strcmp(url, "/metrics") == 0 && get) {
+        size_t len = 0;
+        char *s = pl_metrics_render(&len);
+        enum MHD_Result rc = respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4",
+                                     s != NULL ? s : "", s != NULL ? len : 0);
+        free(s);
+        return rc;
+    }
+    if (strncmp(url, "/channels/", 10) == 0) {
+        const char *id = url + 10, *slash = strchr(id, '/');
+        if (slash != NULL && strcmp(slash, "/trigger") == 0 &&
+            valid_channel_id(id, (size_t)(slash - id))) {
+            char channel[65];
+            snprintf(channel, sizeof channel, "%.*s", (int)(slash - id), id);
+            if (!post)
+                return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+            return trigger_post(h, c, channel, req);
+        }
+    }
+    return respond_text(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct pl_http *h = cls;
+    struct request *req = *con_cls;
+
+    (void)version;
+    if (req == NULL) {
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        req = calloc(1, sizeof *req);
+        if (req == NULL)
+            return MHD_NO;
+        *con_cls = req;
+        if (cl != NULL && strtoull(cl, NULL, 10) > PL_HTTP_BODY_MAX) {
+            if (strcmp(url, "/webhook") == 0)
+                count_webhook(413);
+            return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large");
+        }
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!req->too_big && req->len + *upload_size > PL_HTTP_BODY_MAX) {
+            req->too_big = 1;
+            free(req->body);
+            req->body = NULL;
+            req->len = req->cap = 0;
+        }
+        if (!req->too_big) {
+            if (req->len + *upload_size + 1 > req->cap) {
+                size_t cap = req->cap ? req->cap : 4096;
+                while (cap < req->len + *upload_size + 1)
+                    cap *= 2;
+                char *grown = realloc(req->body, cap);
+                if (grown == NULL)
+                    return MHD_NO;
+                req->body = grown;
+                req->cap = cap;
+            }
+            memcpy(req->body + req->len, upload_data, *upload_size);
+            req->len += *upload_size;
+            req->body[req->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return route(h, c, url, method, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request *req = *con_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (req != NULL) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+struct pl_http *pl_http_start(const struct pl_http_opts *opts, struct pl_error *err)
+{
+    struct pl_http *h = calloc(1, sizeof *h);
+    struct addrinfo hints = {0}, *ai = NULL;
+    char port[16];
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG;
+    int rc;
+
+    if (h == NULL) {
+        pl_error_set(err, "io", "out of memory");
+        return NULL;
+    }
+    h->opts = *opts;
+    snprintf(port, sizeof port, "%d", opts->port);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(opts->host, port, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        pl_error_set(err, "io", "listen %s:%d: %s", opts->host, opts->port, gai_strerror(rc));
+        free(h);
+        return NULL;
+    }
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, on_request, h,
+                                 MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
+                                 on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (h->daemon == NULL) {
+        pl_error_set(err, "io", "cannot listen on %s:%d (address in use or not allowed)",
+                     opts->host, opts->port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info != NULL && info->port != 0 ? info->port : opts->port;
+    return h;
+}
+
+int pl_http_port(const struct pl_http *h)
+{
+    return h->port;
+}
+
+void pl_http_stop(struct pl_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,391 @@
+/* main.c - the `parley` command line: serve, check, post, version. Parses arguments, wires the
+ * subsystems together and maps outcomes to exit statuses (0 ok, 1 a reported problem, 2 bad
+ * usage). */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <lua.h>
+#include <microhttpd.h>
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "http.h"
+#include "log.h"
+#include "luaapi.h"
+#include "metrics.h"
+#include "post.h"
+#include "rules.h"
+
+#define EXIT_PROBLEM 1
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: parley <command> [options]\n"
+    "\n"
+    "  serve   [-c parley.json]                  run the webhook server and scenarios\n"
+    "  check   [-c parley.json | SCRIPT.lua...]  load config and scripts; report problems\n"
+    "  post    [-c parley.json] [--channel ID] [--from WA_ID] [--name NAME]\n"
+    "          (TEXT | --press ID [--title T] | --list ID)\n"
+    "                                            post a signed sample webhook to a running "
+    "serve\n"
+    "  version                                   print the version\n"
+    "\n"
+    "-c defaults to ./parley.json. Exit status: 0 ok, 1 a reported problem, 2 bad usage.\n";
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "parley: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", usage);
+    return EXIT_USAGE;
+}
+
+/* Options shared by the commands; each command says which it accepts. */
+struct args {
+    const char *config;
+    const char *channel;
+    const char *from;
+    const char *name;
+    const char *press;
+    const char *title;
+    const char *list;
+    const char **rest;
+    int nrest;
+};
+
+static int parse_args(int argc, char **argv, struct args *a, const char *allowed)
+{
+    static const struct {
+        const char *flag, *key;
+    } flags[] = {{"-c", "c"},         {"--config", "c"},   {"--channel", "channel"},
+                 {"--from", "from"},  {"--name", "name"},  {"--press", "press"},
+                 {"--title", "title"}, {"--list", "list"}};
+
+    memset(a, 0, sizeof *a);
+    a->config = "parley.json";
+    a->rest = calloc((size_t)argc + 1, sizeof *a->rest);
+    if (a->rest == NULL)
+        return -1;
+    for (int i = 2; i < argc; i++) {
+        const char *key = NULL;
+        for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+            if (strcmp(argv[i], flags[f].flag) == 0)
+                key = flags[f].key;
+        if (key == NULL) {
+            if (argv[i][0] == '-' && argv[i][1] != '\0')
+                return bad_usage("unknown option %s", argv[i]);
+            a->rest[a->nrest++] = argv[i];
+            continue;
+        }
+        char want[24];
+        snprintf(want, sizeof want, " %s ", key);
+        if (strstr(allowed, want) == NULL)
+            return bad_usage("option %s does not apply to this command", argv[i]);
+        if (i + 1 >= argc)
+            return bad_usage("option %s needs a value", argv[i]);
+        const char *v = argv[++i];
+        if (strcmp(key, "c") == 0)
+            a->config = v;
+        else if (strcmp(key, "channel") == 0)
+            a->channel = v;
+        else if (strcmp(key, "from") == 0)
+            a->from = v;
+        else if (strcmp(key, "name") == 0)
+            a->name = v;
+        else if (strcmp(key, "press") == 0)
+            a->press = v;
+        else if (strcmp(key, "title") == 0)
+            a->title = v;
+        else if (strcmp(key, "list") == 0)
+            a->list = v;
+    }
+    return 0;
+}
+
+/* The stdlib folder: $PARLEY_STDLIB, else <binary>/../stdlib, else ./stdlib. Static buffer. */
+static const char *stdlib_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("PARLEY_STDLIB");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (env != NULL && *env != '\0')
+        return env;
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr(exe, '/');
+            if (slash == NULL)
+                break;
+            *slash = '\0';
+            if (strlen(exe) + sizeof "/stdlib" > sizeof dir)
+                break;
+            memcpy(dir, exe, strlen(exe));
+            memcpy(dir + strlen(exe), "/stdlib", sizeof "/stdlib");
+            if (access(dir, R_OK) == 0)
+                return dir;
+        }
+    }
+    return "stdlib";
+}
+
+static void register_secrets(const struct pl_config *cfg)
+{
+    pl_log_add_secret(cfg->app_secret);
+    pl_log_add_secret(cfg->verify_token);
+    pl_log_add_secret(cfg->trigger_token);
+    pl_log_add_secret(cfg->provider.token);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    struct pl_engine *engine = NULL;
+    struct pl_http *http = NULL;
+    sigset_t sigs;
+    int sig, rc = EXIT_PROBLEM;
+
+    if ((rc = parse_args(argc, argv, &a, " c ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    rc = EXIT_PROBLEM;
+    if (a.nrest > 0) {
+        rc = bad_usage("serve takes no arguments (got %s)", a.rest[0]);
+        free(a.rest);
+        return rc;
+    }
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    pl_log_set_level((enum pl_log_level)pl_log_parse_level(cfg.log_level));
+    register_secrets(&cfg);
+
+    /* Signals are taken by this thread alone, with sigwait. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    engine = pl_engine_new(&cfg, stdlib_dir(), &err);
+    if (engine == NULL || pl_engine_start(engine, &err) != 0) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "start"), "%s", err.msg);
+        goto out;
+    }
+    struct pl_http_opts hopts = {
+        .host = cfg.listen_host,
+        .port = cfg.listen_port,
+        .app_secret = cfg.app_secret,
+        .verify_token = cfg.verify_token,
+        .trigger_token = cfg.trigger_token,
+        .engine = engine,
+    };
+    http = pl_http_start(&hopts, &err);
+    if (http == NULL) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "start"), "%s", err.msg);
+        goto out;
+    }
+    char where[300], nch[16];
+    snprintf(where, sizeof where, "%s:%d", cfg.listen_host, pl_http_port(http));
+    snprintf(nch, sizeof nch, "%zu", cfg.nchannels);
+    pl_log(PL_LOG_INFO,
+           PL_FIELDS("event", "start", "listen", where, "provider",
+                     pl_provider_kind_name(cfg.provider.kind), "channels", nch, "version",
+                     PL_VERSION),
+           "parley is serving");
+    sigwait(&sigs, &sig);
+    pl_log(PL_LOG_INFO, PL_FIELDS("event", "stop", "signal", sig == SIGINT ? "INT" : "TERM"),
+           "stopping: finishing queued events and sends");
+    rc = 0;
+out:
+    pl_http_stop(http);
+    if (engine != NULL)
+        pl_engine_stop(engine, 5000);
+    pl_engine_free(engine);
+    pl_config_free(&cfg);
+    pl_metrics_reset();
+    pl_log_clear_secrets();
+    free(a.rest);
+    return rc;
+}
+
+/* Print a load problem as "file:line: code: detail". */
+static void print_problem(const char *file, const struct pl_error *err)
+{
+    const char *msg = err->msg, *p = msg;
+    /* "path:123: rest" → keep the position, put the code in front of the rest */
+    const char *colon = strchr(p, ':');
+    while (colon != NULL) {
+        const char *q = colon + 1;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q > colon + 1 && q[0] == ':' && q[1] == ' ') {
+            const char *rest = q + 2;
+            size_t clen = strlen(err->code);
+            if (strncmp(rest, err->code, clen) == 0 && rest[clen] == ':')
+                printf("%s\n", msg);
+            else
+                printf("%.*s: %s: %s\n", (int)(q - msg), msg, err->code, rest);
+            return;
+        }
+        colon = strchr(colon + 1, ':');
+    }
+    printf("%s: %s: %s\n", file, err->code, msg);
+}
+
+static int check_script(const char *path, const char *channel, const struct pl_channel_config *c)
+{
+    struct pl_script_opts opts = {
+        .channel = channel,
+        .path = path,
+        .stdlib_dir = stdlib_dir(),
+        .limits = pl_rules_limits("cloud-api"),
+        .cpu_ms = c != NULL ? c->cpu_ms : 200,
+        .memory_mb = c != NULL ? c->memory_mb : 64,
+    };
+    struct pl_error err;
+    struct pl_script *s = pl_script_load(&opts, &err);
+    if (s == NULL) {
+        print_problem(path, &err);
+        return 1;
+    }
+    pl_script_free(s);
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    int rc, problems = 0;
+
+    if ((rc = parse_args(argc, argv, &a, " c ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    pl_log_set_level(PL_LOG_ERROR);
+    if (a.nrest > 0) {
+        for (int i = 0; i < a.nrest; i++)
+            problems += check_script(a.rest[i], "check", NULL);
+        if (problems == 0)
+            printf("ok: %d script%s\n", a.nrest, a.nrest == 1 ? "" : "s");
+        free(a.rest);
+        return problems > 0 ? EXIT_PROBLEM : 0;
+    }
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        printf("%s: config: %s\n", a.config, err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    for (size_t i = 0; i < cfg.nchannels; i++)
+        problems += check_script(cfg.channels[i].script, cfg.channels[i].id, &cfg.channels[i]);
+    if (problems == 0)
+        printf("ok: %s: %zu channel%s\n", a.config, cfg.nchannels, cfg.nchannels == 1 ? "" : "s");
+    pl_config_free(&cfg);
+    free(a.rest);
+    return problems > 0 ? EXIT_PROBLEM : 0;
+}
+
+static int cmd_post(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    const struct pl_channel_config *ch;
+    char url[400];
+    int rc, status;
+
+    if ((rc = parse_args(argc, argv, &a, " c channel from name press title list ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    if ((a.nrest != 1 && a.press == NULL && a.list == NULL) ||
+        (a.nrest > 0 && (a.press != NULL || a.list != NULL))) {
+        free(a.rest);
+        return bad_usage("post needs exactly one of TEXT, --press ID or --list ID%s", "");
+    }
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    ch = a.channel != NULL ? pl_config_channel(&cfg, a.channel) : &cfg.channels[0];
+    if (ch == NULL) {
+        fprintf(stderr, "parley: no channel '%s' in %s\n", a.channel, a.config);
+        pl_config_free(&cfg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    snprintf(url, sizeof url, "http://%s%s%s:%d/webhook", strchr(cfg.listen_host, ':') ? "[" : "",
+             cfg.listen_host, strchr(cfg.listen_host, ':') ? "]" : "", cfg.listen_port);
+    struct pl_post p = {
+        .url = url,
+        .app_secret = cfg.app_secret,
+        .phone_number_id = ch->phone_number_id,
+        .from = a.from != NULL ? a.from : "79991234567",
+        .name = a.name,
+        .text = a.nrest > 0 ? a.rest[0] : NULL,
+        .press = a.press,
+        .press_title = a.title,
+        .list = a.list,
+    };
+    status = pl_post_send(&p, &err);
+    if (status < 0)
+        fprintf(stderr, "parley: %s\n", err.msg);
+    else
+        printf("POST %s -> %d\n", url, status);
+    pl_config_free(&cfg);
+    free(a.rest);
+    return status == 200 ? 0 : EXIT_PROBLEM;
+}
+
+static int cmd_version(void)
+{
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    printf("parley %s (%s, libmicrohttpd %s, libcurl %s, jansson %s, SQLite %s)\n", PL_VERSION,
+           LUA_RELEASE, MHD_get_version(), cv->version, jansson_version_str(),
+           sqlite3_libversion());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+
+    if (argc < 2)
+        return bad_usage("no command given%s", "");
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
+        return cmd_version();
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(argv[1], "serve") == 0)
+        rc = cmd_serve(argc, argv);
+    else if (strcmp(argv[1], "check") == 0)
+        rc = cmd_check(argc, argv);
+    else if (strcmp(argv[1], "post") == 0)
+        rc = cmd_post(argc, argv);
+    else
+        rc = bad_usage("unknown command '%s'", argv[1]);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,592 @@
+/* outbound.c - the provider's dialect for sends and the sender. Builds Cloud API request bodies
+ * from checked messages, and delivers queued messages: one request at a time per contact (so a
+ * contact's messages arrive in order), a bounded number in flight overall, retries with
+ * exponential backoff and jitter for transient failures, none for permanent ones. */
+#include "outbound.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "sandbox.h"
+
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+#define MAX_AGE_MS (24LL * 3600 * 1000) /* a message not accepted within a day fails */
+#define ERR_BODY_MAX (64 * 1024)
+
+/* ---- the request body ---- */
+
+static json_t *text_obj(const char *text)
+{
+    return json_pack("{s:s}", "text", text);
+}
+
+static json_t *media_obj(const struct pl_media *media, int with_caption, const char *fallback)
+{
+    json_t *o = json_pack("{s:s}", "link", media->link != NULL ? media->link : "");
+    const char *caption = media->caption != NULL ? media->caption : fallback;
+    if (o == NULL)
+        return NULL;
+    if (with_caption && caption != NULL)
+        json_object_set_new(o, "caption", json_string(caption));
+    if (media->kind == PL_MEDIA_DOCUMENT && media->filename != NULL)
+        json_object_set_new(o, "filename", json_string(media->filename));
+    return o;
+}
+
+static const char *media_name(enum pl_media_kind k)
+{
+    return k == PL_MEDIA_DOCUMENT ? "document" : "image";
+}
+
+/* The interactive object's header: text, or the media when the message has both media and
+ * buttons. */
+static void set_header(json_t *ia, const struct pl_message *m)
+{
+    if (m->media.kind != PL_MEDIA_NONE) {
+        json_t *h = json_pack("{s:s}", "type", media_name(m->media.kind));
+        json_object_set_new(h, media_name(m->media.kind), media_obj(&m->media, 0, NULL));
+        json_object_set_new(ia, "header", h);
+    } else if (m->header != NULL) {
+        json_object_set_new(ia, "header", json_pack("{s:s,s:s}", "type", "text", "text",
+                                                     m->header));
+    }
+}
+
+static json_t *buttons_action(const struct pl_message *m)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < m->nbuttons; i++) {
+        const struct pl_button *b = &m->buttons[i];
+        json_array_append_new(list, json_pack("{s:s,s:{s:s,s:s}}", "type", "reply", "reply",
+                                              "id", b->id != NULL ? b->id : b->title, "title",
+                                              b->title));
+    }
+    return json_pack("{s:o}", "buttons", list);
+}
+
+static json_t *list_action(const struct pl_list *l)
+{
+    json_t *sections = json_array();
+    for (size_t i = 0; i < l->nsections; i++) {
+        const struct pl_list_section *s = &l->sections[i];
+        json_t *rows = json_array(), *sec = json_object();
+        for (size_t r = 0; r < s->nrows; r++) {
+            json_t *row = json_pack("{s:s,s:s}", "id", s->rows[r].id, "title", s->rows[r].title);
+            if (s->rows[r].description != NULL)
+                json_object_set_new(row, "description", json_string(s->rows[r].description));
+            json_array_append_new(rows, row);
+        }
+        if (s->title != NULL)
+            json_object_set_new(sec, "title", json_string(s->title));
+        json_object_set_new(sec, "rows", rows);
+        json_array_append_new(sections, sec);
+    }
+    return json_pack("{s:s,s:o}", "button", l->button, "sections", sections);
+}
+
+/* URL and call buttons (no quick replies). One URL button is Cloud API's cta_url; anything
+ * with a call button only the sandbox carries, as Parley's "cta" extension. */
+static json_t *cta(const struct pl_message *m, const char **ia_type)
+{
+    if (m->nbuttons == 1 && m->buttons[0].kind == PL_BUTTON_URL) {
+        *ia_type = "cta_url";
+        return json_pack("{s:s,s:{s:s,s:s}}", "name", "cta_url", "parameters", "display_text",
+                         m->buttons[0].title, "url", m->buttons[0].url);
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < m->nbuttons; i++) {
+        const struct pl_button *b = &m->buttons[i];
+        if (b->kind == PL_BUTTON_URL)
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "url",
+                                                  "display_text", b->title, "url", b->url));
+        else
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "call",
+                                                  "display_text", b->title, "phone_number",
+                                                  b->phone));
+    }
+    *ia_type = "cta";
+    return json_pack("{s:s,s:o}", "name", "cta", "buttons", list);
+}
+
+char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_message *m,
+                               const char *to, const char **kind, struct pl_error *err)
+{
+    json_t *root, *payload;
+    char *out;
+    int interactive = m->nbuttons > 0 || m->list != NULL;
+
+    (void)lim;
+    /* A business-scoped user id ("US.1349…") goes in `recipient`, a phone-number wa_id in `to`. */
+    root = json_pack("{s:s,s:s,s:s}", "messaging_product", "whatsapp", "recipient_type",
+                     "individual", strchr(to, '.') != NULL ? "recipient" : "to", to);
+    if (root == NULL)
+        goto oom;
+    if (interactive) {
+        const char *ia_type;
+        json_t *ia = json_object(), *action;
+        int has_reply = m->nbuttons > 0 && m->buttons[0].kind == PL_BUTTON_REPLY;
+        if (m->list != NULL) {
+            ia_type = "list";
+            action = list_action(m->list);
+        } else if (has_reply) {
+            ia_type = "button";
+            action = buttons_action(m);
+        } else {
+            action = cta(m, &ia_type);
+        }
+        json_object_set_new(ia, "type", json_string(ia_type));
+        set_header(ia, m);
+        json_object_set_new(ia, "body", text_obj(m->text != NULL ? m->text : m->media.caption));
+        if (m->footer != NULL)
+            json_object_set_new(ia, "footer", text_obj(m->footer));
+        json_object_set_new(ia, "action", action);
+        *kind = "interactive";
+        payload = ia;
+    } else if (m->media.kind != PL_MEDIA_NONE) {
+        *kind = media_name(m->media.kind);
+        payload = media_obj(&m->media, 1, m->text);
+    } else {
+        *kind = "text";
+        payload = json_pack("{s:s}", "body", m->text);
+        if (payload != NULL && m->preview_url)
+            json_object_set_new(payload, "preview_url", json_true());
+    }
+    if (payload == NULL)
+        goto oom;
+    json_object_set_new(root, "type", json_string(*kind));
+    json_object_set_new(root, *kind, payload);
+    out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (out == NULL)
+        goto oom;
+    return out;
+oom:
+    json_decref(root);
+    pl_error_set(err, "script_memory", "out of memory building the message");
+    return NULL;
+}
+
+/* ---- the sender ---- */
+
+struct msg {
+    struct msg *next;
+    char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
+    int attempts;
+    long long created_ms, due_ms;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct pl_outbound {
+    enum pl_provider_kind kind;
+    char *url, *auth;
+    long max_connections, timeout_ms;
+    CURLM *multi;
+    pl_delivery_fn on_done;
+    void *ud;
+    struct msg *head, *tail; /* every message not yet done, in queue order */
+    size_t pending, inflight;
+    unsigned rng;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void msg_free(struct msg *m)
+{
+    if (m == NULL)
+        return;
+    free(m->local_id);
+    free(m->channel);
+    free(m->phone_number_id);
+    free(m->contact);
+    free(m->kind);
+    free(m->body);
+    free(m->resp);
+    curl_slist_free_all(m->headers);
+    free(m);
+}
+
+struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done,
+                                    void *ud, struct pl_error *err)
+{
+    struct pl_outbound *o = calloc(1, sizeof *o);
+
+    if (o == NULL) {
+        pl_error_set(err, "io", "out of memory");
+        return NULL;
+    }
+    o->kind = cfg->provider.kind;
+    o->max_connections = cfg->provider.max_connections > 0 ? cfg->provider.max_connections : 16;
+    o->timeout_ms = cfg->provider.timeout_ms > 0 ? cfg->provider.timeout_ms : 10000;
+    o->on_done = on_done;
+    o->ud = ud;
+    o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
+    o->multi = curl_multi_init();
+    if (o->multi == NULL) {
+        pl_error_set(err, "io", "curl_multi_init failed");
+        pl_outbound_free(o);
+        return NULL;
+    }
+    if (o->kind == PL_PROVIDER_CLOUD_API) {
+        size_t n = strlen(cfg->provider.token) + 32;
+        o->url = strdup(cfg->provider.url);
+        o->auth = malloc(n);
+        if (o->url == NULL || o->auth == NULL) {
+            pl_error_set(err, "io", "out of memory");
+            pl_outbound_free(o);
+            return NULL;
+        }
+        snprintf(o->auth, n, "Authorization: Bearer %s", cfg->provider.token);
+        curl_multi_setopt(o->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections);
+        curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_connections);
+    }
+    return o;
+}
+
+void pl_outbound_free(struct pl_outbound *o)
+{
+    if (o == NULL)
+        return;
+    while (o->head != NULL) {
+        struct msg *m = o->head;
+        o->head = m->next;
+        if (m->easy != NULL) {
+            curl_multi_remove_handle(o->multi, m->easy);
+            curl_easy_cleanup(m->easy);
+        }
+        msg_free(m);
+    }
+    if (o->multi != NULL)
+        curl_multi_cleanup(o->multi);
+    if (o->auth != NULL)
+        memset(o->auth, 0, strlen(o->auth));
+    free(o->auth);
+    free(o->url);
+    free(o);
+}
+
+int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char *channel,
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body)
+{
+    struct msg *m = calloc(1, sizeof *m);
+
+    if (m == NULL)
+        return -1;
+    m->local_id = strdup(local_id);
+    m->channel = strdup(channel);
+    m->phone_number_id = strdup(phone_number_id);
+    m->contact = strdup(contact);
+    m->kind = strdup(kind);
+    m->body = strdup(body);
+    if (!m->local_id || !m->channel || !m->phone_number_id || !m->contact || !m->kind ||
+        !m->body) {
+        msg_free(m);
+        return -1;
+    }
+    m->created_ms = m->due_ms = now_ms();
+    if (o->tail != NULL)
+        o->tail->next = m;
+    else
+        o->head = m;
+    o->tail = m;
+    o->pending++;
+    return 0;
+}
+
+static void unlink_msg(struct pl_outbound *o, struct msg *m)
+{
+    struct msg **pp = &o->head, *prev = NULL;
+    while (*pp != NULL && *pp != m) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = m->next;
+    if (o->tail == m)
+        o->tail = prev;
+    o->pending--;
+}
+
+/* Meta's error codes worth retrying (WHATSAPP.md "Provider errors"); everything else is final. */
+static int retryable_code(long code)
+{
+    static const long codes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (codes[i] == code)
+            return 1;
+    return 0;
+}
+
+static long long backoff_ms(struct pl_outbound *o, struct msg *m, long code)
+{
+    long long ms;
+    if (code == 131056) { /* pair rate limit: 4^n seconds for this recipient */
+        ms = 1000;
+        for (int i = 1; i < m->attempts && ms < RETRY_CAP_MS * 10; i++)
+            ms *= 4;
+        return ms;
+    }
+    ms = RETRY_BASE_MS;
+    for (int i = 1; i < m->attempts && ms < RETRY_CAP_MS; i++)
+        ms *= 2;
+    if (ms > RETRY_CAP_MS)
+        ms = RETRY_CAP_MS;
+    o->rng = o->rng * 1103515245u + 12345u;
+    return ms / 2 + (long long)((o->rng >> 8) % (unsigned)(ms / 2 + 1)); /* jitter: 50-100% */
+}
+
+static void finish(struct pl_outbound *o, struct msg *m, const char *wamid, long code,
+                   const char *title, const char *details)
+{
+    struct pl_delivery d = {
+        .local_id = m->local_id,
+        .channel = m->channel,
+        .contact = m->contact,
+        .wamid = wamid,
+        .failed = wamid == NULL,
+        .code = code,
+        .title = title,
+        .details = details,
+    };
+    unlink_msg(o, m);
+    o->on_done(o->ud, &d);
+    msg_free(m);
+}
+
+/* Handle a provider answer (HTTP status + body). */
+static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const char *body,
+                          size_t len, const char *transport_error)
+{
+    json_t *root = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *e = json_object_get(root, "error");
+    long code = -1;
+    const char *title = transport_error, *details = NULL;
+    char labels[256];
+
+    if (http == 200) {
+        const char *wamid =
+            json_string_value(json_object_get(json_array_get(json_object_get(root, "messages"), 0),
+                                              "id"));
+        if (wamid != NULL) {
+            snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", m->channel, m->kind);
+            pl_metrics_add("parley_messages_out_total", labels, 1);
+            finish(o, m, wamid, 0, NULL, NULL);
+            json_decref(root);
+            return;
+        }
+        title = "the provider answered 200 without a message id";
+    }
+    if (json_is_object(e)) {
+        code = (long)json_integer_value(json_object_get(e, "code"));
+        title = json_string_value(json_object_get(e, "message"));
+        details = json_string_value(json_object_get(json_object_get(e, "error_data"), "details"));
+    } else if (http > 0 && title == NULL) {
+        title = "unexpected HTTP status";
+    }
+    int retry = transport_error != NULL || http >= 500 || http == 429 ||
+                (code >= 0 && retryable_code(code));
+    if (e != NULL || http > 0) {
+        char c[32];
+        snprintf(c, sizeof c, "%ld", code >= 0 ? code : http);
+        snprintf(labels, sizeof labels, "channel=\"%s\",code=\"%s\"", m->channel, c);
+        pl_metrics_add("parley_provider_errors_total", labels, 1);
+    }
+    if (retry && now_ms() - m->created_ms < MAX_AGE_MS) {
+        char att[16], hs[16], cs[16];
+        m->due_ms = now_ms() + backoff_ms(o, m, code);
+        snprintf(att, sizeof att, "%d", m->attempts);
+        snprintf(hs, sizeof hs, "%ld", http);
+        snprintf(cs, sizeof cs, "%ld", code);
+        pl_log(PL_LOG_WARN,
+               PL_FIELDS("channel", m->channel, "contact", m->contact, "event", "send_retry",
+                         "message", m->local_id, "attempt", att, "http", hs, "code", cs),
+               "provider did not accept the message (%s); retrying in %lld ms",
+               title != NULL ? title : "no detail", m->due_ms - now_ms());
+        snprintf(labels, sizeof labels, "channel=\"%s\"", m->channel);
+        pl_metrics_add("parley_send_retries_total", labels, 1);
+        json_decref(root);
+        return;
+    }
+    char cs[16];
+    snprintf(cs, sizeof cs, "%ld", code);
+    pl_log(PL_LOG_ERROR,
+           PL_FIELDS("channel", m->channel, "contact", m->contact, "event", "send_failed",
+                     "message", m->local_id, "code", cs),
+           "message failed: %s%s%s", title != NULL ? title : "no detail",
+           details != NULL ? ": " : "", details != NULL ? details : "");
+    snprintf(labels, sizeof labels, "channel=\"%s\",code=\"%s\"", m->channel, cs);
+    pl_metrics_add("parley_sends_failed_total", labels, 1);
+    finish(o, m, NULL, code, title != NULL ? title : "send failed", details);
+    json_decref(root);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct msg *m = ud;
+    size_t n = size * nmemb;
+    char *grown;
+    if (m->resp_len + n > ERR_BODY_MAX)
+        return n; /* keep the start; an answer this large is not Meta's */
+    grown = realloc(m->resp, m->resp_len + n + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + m->resp_len, data, n);
+    m->resp = grown;
+    m->resp_len += n;
+    m->resp[m->resp_len] = '\0';
+    return n;
+}
+
+static int start_transfer(struct pl_outbound *o, struct msg *m)
+{
+    char url[1024];
+    m->easy = curl_easy_init();
+    if (m->easy == NULL)
+        return -1;
+    snprintf(url, sizeof url, "%s/%s/messages", o->url, m->phone_number_id);
+    curl_slist_free_all(m->headers);
+    m->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    m->headers = curl_slist_append(m->headers, o->auth);
+    free(m->resp);
+    m->resp = NULL;
+    m->resp_len = 0;
+    m->errbuf[0] = '\0';
+    curl_easy_setopt(m->easy, CURLOPT_URL, url);
+    curl_easy_setopt(m->easy, CURLOPT_HTTPHEADER, m->headers);
+    curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->body);
+    curl_easy_setopt(m->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(m->body));
+    curl_easy_setopt(m->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(m->easy, CURLOPT_WRITEDATA, m);
+    curl_easy_setopt(m->easy, CURLOPT_PRIVATE, m);
+    curl_easy_setopt(m->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(m->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(m->easy, CURLOPT_ERRORBUFFER, m->errbuf);
+    curl_easy_setopt(m->easy, CURLOPT_USERAGENT, "parley/" PL_VERSION);
+    curl_easy_setopt(m->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (curl_multi_add_handle(o->multi, m->easy) != CURLM_OK) {
+        curl_easy_cleanup(m->easy);
+        m->easy = NULL;
+        return -1;
+    }
+    m->attempts++;
+    o->inflight++;
+    return 0;
+}
+
+static void send_sandbox(struct pl_outbound *o, struct msg *m)
+{
+    char *resp = NULL;
+    int http;
+    m->attempts++;
+    http = pl_sandbox_send(m->channel, m->body, &resp, NULL);
+    handle_answer(o, m, http, resp, resp != NULL ? strlen(resp) : 0, NULL);
+    free(resp);
+}
+
+/* 1 when an earlier message to the same contact on the same channel is still pending. */
+static int contact_busy(const struct msg *first, const struct msg *m)
+{
+    for (const struct msg *p = first; p != m; p = p->next)
+        if (strcmp(p->contact, m->contact) == 0 && strcmp(p->channel, m->channel) == 0)
+            return 1;
+    return 0;
+}
+
+/* Start every message that is due, whose contact has nothing earlier pending, within the
+ * connection budget. */
+static void start_due(struct pl_outbound *o)
+{
+    long long now = now_ms();
+    struct msg *m = o->head, *next;
+
+    for (; m != NULL; m = next) {
+        next = m->next;
+        if (m->easy != NULL || m->due_ms > now || contact_busy(o->head, m))
+            continue;
+        if (o->kind == PL_PROVIDER_SANDBOX) {
+            send_sandbox(o, m); /* may free m; next was saved */
+            continue;
+        }
+        if ((long)o->inflight >= o->max_connections)
+            break;
+        if (start_transfer(o, m) != 0)
+            m->due_ms = now + RETRY_BASE_MS;
+    }
+}
+
+static void collect_done(struct pl_outbound *o)
+{
+    CURLMsg *info;
+    int left;
+
+    while ((info = curl_multi_info_read(o->multi, &left)) != NULL) {
+        struct msg *m;
+        long http = 0;
+        if (info->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **)&m);
+        curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &http);
+        CURLcode rc = info->data.result;
+        curl_multi_remove_handle(o->multi, m->easy);
+        curl_easy_cleanup(m->easy);
+        m->easy = NULL;
+        o->inflight--;
+        if (rc != CURLE_OK)
+            handle_answer(o, m, 0, NULL, 0,
+                          m->errbuf[0] != '\0' ? m->errbuf : curl_easy_strerror(rc));
+        else
+            handle_answer(o, m, http, m->resp, m->resp_len, NULL);
+    }
+}
+
+void pl_outbound_poll(struct pl_outbound *o, int timeout_ms)
+{
+    int running;
+    start_due(o);
+    curl_multi_poll(o->multi, NULL, 0, timeout_ms, NULL);
+    curl_multi_perform(o->multi, &running);
+    collect_done(o);
+    start_due(o);
+    curl_multi_perform(o->multi, &running);
+}
+
+void pl_outbound_wakeup(struct pl_outbound *o)
+{
+    curl_multi_wakeup(o->multi);
+}
+
+size_t pl_outbound_pending(const struct pl_outbound *o)
+{
+    return o->pending;
+}
+
+long pl_outbound_next_due_ms(const struct pl_outbound *o)
+{
+    long long now = now_ms(), best = -1;
+    for (const struct msg *m = o->head; m != NULL; m = m->next) {
+        if (m->easy != NULL)
+            continue;
+        long long wait = m->due_ms > now ? m->due_ms - now : 0;
+        if (best < 0 || wait < best)
+            best = wait;
+    }
+    return (long)best;
+}
