@@ -827,22 +827,9 @@ static void add_send(lua_State *L, struct pl_call *call, char *body, const char 
 
 static void check_window(lua_State *L, const struct pl_script *s, const struct pl_call *call)
 {
-    long left = pl_rules_window_left(s->lim, call->now, call->last_inbound);
-    char detail[200];
-
-    if (left > 0)
-        return;
-    if (call->last_inbound <= 0)
-        snprintf(detail, sizeof detail,
-                 "%s never wrote to this channel; outside the 24-hour window only templates "
-                 "can be sent (chat:template)",
-                 call->contact);
-    else
-        snprintf(detail, sizeof detail,
-                 "%s last wrote %lld s ago; the 24-hour window is closed, only templates can be "
-                 "sent (chat:template)",
-                 call->contact, call->now - call->last_inbound);
-    raise_code(L, PL_WINDOW_CLOSED, detail);
+    struct pl_verdict v;
+    if (pl_rules_check_window(s->lim, call->now, call->last_inbound, &v) != 0)
+        raise_code(L, v.code, v.detail);
 }
 
 /* chat:send(text [, opts]) -> local message id */

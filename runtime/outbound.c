@@ -94,7 +94,7 @@ static json_t *list_action(const struct pl_list *l)
 
 /* URL and call buttons (no quick replies). One URL button is Cloud API's cta_url; anything
  * with a call button only the sandbox carries, as Parley's "cta" extension. */
-static json_t *cta(const struct pl_message *m, const char **ia_type)
+static json_t *cta(const struct pl_limits *lim, const struct pl_message *m, const char **ia_type)
 {
     if (m->nbuttons == 1 && m->buttons[0].kind == PL_BUTTON_URL) {
         *ia_type = "cta_url";
@@ -107,10 +107,14 @@ static json_t *cta(const struct pl_message *m, const char **ia_type)
         if (b->kind == PL_BUTTON_URL)
             json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "url",
                                                   "display_text", b->title, "url", b->url));
-        else
+        else {
+            char phone[32];
+            if (pl_rules_normalize_phone(lim, b->phone, phone, sizeof phone) != 0)
+                snprintf(phone, sizeof phone, "%s", b->phone); /* the rules passed it */
             json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "call",
                                                   "display_text", b->title, "phone_number",
-                                                  b->phone));
+                                                  phone));
+        }
     }
     *ia_type = "cta";
     return json_pack("{s:s,s:o}", "name", "cta", "buttons", list);
@@ -123,7 +127,6 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
     char *out;
     int interactive = m->nbuttons > 0 || m->list != NULL;
 
-    (void)lim;
     /* A business-scoped user id ("US.1349…") goes in `recipient`, a phone-number wa_id in `to`. */
     root = json_pack("{s:s,s:s,s:s}", "messaging_product", "whatsapp", "recipient_type",
                      "individual", strchr(to, '.') != NULL ? "recipient" : "to", to);
@@ -140,7 +143,7 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
             ia_type = "button";
             action = buttons_action(m);
         } else {
-            action = cta(m, &ia_type);
+            action = cta(lim, m, &ia_type);
         }
         json_object_set_new(ia, "type", json_string(ia_type));
         set_header(ia, m);

@@ -24,16 +24,16 @@ enum pl_code {
     PL_TEXT_TOO_LONG,
     PL_HEADER_TOO_LONG,
     PL_FOOTER_TOO_LONG,
-    PL_BAD_UTF8,           /* added by Parley: a string that is not valid UTF-8 */
-    PL_LIST_INVALID,       /* added: a list message that breaks Meta's list limits */
-    PL_MEDIA_INVALID,      /* added: media without a valid link, caption too long, … */
+    PL_BAD_UTF8,      /* added by Parley: a string that is not valid UTF-8 */
+    PL_LIST_INVALID,  /* added: a list message that breaks Meta's list limits */
+    PL_MEDIA_INVALID, /* added: media without a valid http(s) link, misplaced caption or header */
     PL_WINDOW_CLOSED,
     PL_UNKNOWN_TEMPLATE,
     PL_TEMPLATE_NOT_APPROVED,
     PL_TEMPLATE_PARAMS,
     PL_TEMPLATE_PARAM_FORMAT,
     PL_UNREGISTERED_BUTTONS,
-    PL_TEMPLATE_INVALID,   /* added: a template definition Meta would not accept */
+    PL_TEMPLATE_INVALID, /* added: a template definition Meta would not accept */
     PL_DAILY_LIMIT,
     PL_NOT_OPTED_IN,
     PL_UNSUPPORTED_BY_PROVIDER,
@@ -48,40 +48,40 @@ const char *pl_code_name(enum pl_code code);
 
 /* Every limit and capability of one provider kind. One table per kind in rules.c. */
 struct pl_limits {
-    const char *provider;       /* "cloud-api", "sandbox" */
+    const char *provider; /* "cloud-api", "sandbox" */
     /* session messages */
-    int quick_replies_max;      /* 3 */
-    int label_max;              /* 20, in code points */
-    int id_max;                 /* 256 */
-    int url_buttons_max;        /* 1 */
-    int call_buttons_max;       /* 1 */
-    int text_max;               /* 4096 */
-    int text_with_buttons_max;  /* 1024: body of an interactive message */
-    int header_max;             /* 60 */
-    int footer_max;             /* 60 */
-    int caption_max;            /* 1024 */
-    int list_rows_max;          /* 10, across all sections */
-    int list_sections_max;      /* 10 */
-    int list_button_max;        /* 20 */
-    int section_title_max;      /* 24 */
-    int row_title_max;          /* 24 */
-    int row_id_max;             /* 200 */
-    int row_desc_max;           /* 72 */
-    int phone_digits_min;       /* 7 */
-    int phone_digits_max;       /* 15 */
+    int quick_replies_max;     /* 3 */
+    int label_max;             /* 20, in code points */
+    int id_max;                /* 256 */
+    int url_buttons_max;       /* 1 */
+    int call_buttons_max;      /* 1 */
+    int text_max;              /* 4096 */
+    int text_with_buttons_max; /* 1024: body of an interactive message */
+    int header_max;            /* 60 */
+    int footer_max;            /* 60 */
+    int caption_max;           /* 1024 */
+    int list_rows_max;         /* 10, across all sections */
+    int list_sections_max;     /* 10 */
+    int list_button_max;       /* 20 */
+    int section_title_max;     /* 24 */
+    int row_title_max;         /* 24 */
+    int row_id_max;            /* 200 */
+    int row_desc_max;          /* 72 */
+    int phone_digits_min;      /* 7 */
+    int phone_digits_max;      /* 15 */
     /* templates */
-    int tpl_body_max;           /* 1024 */
-    int tpl_header_max;         /* 60 */
-    int tpl_footer_max;         /* 60 */
-    int tpl_buttons_max;        /* 10 */
-    int tpl_quick_replies_max;  /* 10 */
-    int tpl_url_buttons_max;    /* 2 */
-    int tpl_phone_buttons_max;  /* 1 */
-    int tpl_label_max;          /* 25 */
-    int tpl_url_max;            /* 2000 */
-    int tpl_param_body_max;     /* 1024 */
-    int tpl_param_header_max;   /* 60 */
-    int tpl_param_spaces_max;   /* 4 consecutive spaces allowed, 5 rejected */
+    int tpl_body_max;          /* 1024 */
+    int tpl_header_max;        /* 60 */
+    int tpl_footer_max;        /* 60 */
+    int tpl_buttons_max;       /* 10 */
+    int tpl_quick_replies_max; /* 10 */
+    int tpl_url_buttons_max;   /* 2 */
+    int tpl_phone_buttons_max; /* 1 */
+    int tpl_label_max;         /* 25 */
+    int tpl_url_max;           /* 2000 */
+    int tpl_param_body_max;    /* 1024 */
+    int tpl_param_header_max;  /* 60 */
+    int tpl_param_spaces_max;  /* 4 consecutive spaces allowed, 5 rejected */
     /* the customer-service window and business-initiated messages */
     long window_seconds;        /* 86400 */
     long flagged_grace_seconds; /* 7 days: FLAGGED turns DISABLED without a newer update */
@@ -206,7 +206,7 @@ struct pl_template {
     const char *header_text;   /* TEXT header; may hold one placeholder */
     const char *body;
     const char *footer;
-    int named;                 /* parameter_format "named" */
+    int named; /* parameter_format "named" */
     const struct pl_tpl_button *buttons;
     size_t nbuttons;
 };
