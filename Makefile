@@ -36,6 +36,8 @@ PARLEY   = $(BUILD)/parley
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 .PHONY: all test unit e2e scenarios run deps check format bench clean
+.SECONDARY:
+.DELETE_ON_ERROR:
 all: $(PARLEY)
 
 # The real binary lives in $(BUILD); `build/parley` is always the plain build.

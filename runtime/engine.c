@@ -67,6 +67,8 @@ struct pl_engine {
     pthread_mutex_t lock;
     struct queued *head, *tail;
     size_t depth;
+    unsigned long long done; /* events run so far */
+    size_t outbox;           /* messages queued or in flight, as of the last loop */
     int stopping;
     long grace_ms;
     unsigned long long seq;
@@ -442,14 +444,21 @@ static void *engine_main(void *arg)
         pl_outbound_poll(e->out, timeout);
         struct queued *q = take_all(e, &stopping);
         pl_metrics_set("parley_queue_depth", "", 0);
+        unsigned long long ran = 0;
         while (q != NULL) {
             struct queued *next = q->next;
             run_event(e, q);
             pl_event_clear(&q->ev);
             free(q);
             q = next;
+            ran++;
         }
-        pl_metrics_set("parley_outbox_depth", "", (double)pl_outbound_pending(e->out));
+        /* one update, so a reader never sees an event done before its sends are counted */
+        pthread_mutex_lock(&e->lock);
+        e->done += ran;
+        e->outbox = pl_outbound_pending(e->out);
+        pthread_mutex_unlock(&e->lock);
+        pl_metrics_set("parley_outbox_depth", "", (double)e->outbox);
         if (stopping) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -644,7 +653,10 @@ char *pl_engine_health(struct pl_engine *e)
         degraded |= ch->script == NULL;
         json_object_set_new(chans, ch->cfg->id, c);
     }
-    json_object_set_new(root, "queue", json_integer((json_int_t)e->depth));
+    json_object_set_new(root, "events",
+                        json_pack("{s:I,s:I}", "queued", (json_int_t)e->depth, "done",
+                                  (json_int_t)e->done));
+    json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
     pthread_mutex_unlock(&e->lock);
     json_object_set_new(root, "channels", chans);
     if (degraded)

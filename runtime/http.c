@@ -18,6 +18,8 @@
 #include "signature.h"
 #include "webhook.h"
 
+#define DRAIN_MAX (16 * 1024 * 1024)
+
 struct pl_http {
     struct MHD_Daemon *daemon;
     struct pl_http_opts opts;
@@ -266,7 +268,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (req == NULL)
             return MHD_NO;
         *con_cls = req;
-        if (cl != NULL && strtoull(cl, NULL, 10) > PL_HTTP_BODY_MAX) {
+        /* Far too large: answer now and let MHD close. Merely too large: read and drop the
+         * body, then answer 413, so the client sees the answer rather than a reset. */
+        if (cl != NULL && strtoull(cl, NULL, 10) > DRAIN_MAX) {
             if (strcmp(url, "/webhook") == 0)
                 count_webhook(413);
             return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large");

@@ -1,0 +1,223 @@
+"""The HTTP contract of DESIGN.md: the verification handshake, webhook signature and limits,
+/healthz, /metrics, and the trigger endpoint. Each test returns None on success or raises."""
+
+import json
+
+import harness
+
+ECHO = """
+return {
+  on_message = function(chat, msg) chat:send("echo: " .. (msg.text or msg.type)) end,
+  on_trigger = function(chat, event)
+    if event.name == "raise" then error("trigger failed on purpose") end
+    return chat:send("trigger " .. event.name .. " " .. tostring(event.data and event.data.order))
+  end,
+}
+"""
+
+
+def with_parley(binary, fn, script=ECHO, **kw):
+    provider = harness.FakeProvider()
+    p = harness.Parley(binary, {"main.lua": script}, provider=provider, **kw)
+    try:
+        p.start()
+        fn(p, provider)
+        rc = p.stop()
+        assert rc == 0, "parley exited %d" % rc
+    finally:
+        try:
+            p.stop()
+        except AssertionError:
+            pass
+        p.cleanup()
+        provider.close()
+
+
+def test_verification_handshake(binary):
+    def run(p, provider):
+        ok = p.get("/webhook?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=1158201444" % harness.VERIFY_TOKEN)
+        assert ok == (200, b"1158201444"), ok
+        odd = p.get("/webhook?hub.mode=subscribe&hub.verify_token=%s&hub.challenge=a%%20b%%2Fc" % harness.VERIFY_TOKEN)
+        assert odd == (200, b"a b/c"), odd  # echoed byte for byte after URL decoding
+        assert p.get("/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")[0] == 403
+        assert p.get("/webhook?hub.mode=subscribe&hub.challenge=1")[0] == 403
+        assert p.get("/webhook?hub.mode=unsubscribe&hub.verify_token=%s&hub.challenge=1" % harness.VERIFY_TOKEN)[0] == 403
+        assert harness.VERIFY_TOKEN not in p.log()
+    with_parley(binary, run)
+
+
+def test_signature_required_and_nothing_runs_when_wrong(binary):
+    def run(p, provider):
+        payload = harness.text_webhook("hi")
+        assert p.post_webhook(payload, signature=None) == 401
+        assert p.post_webhook(payload, signature="sha256=" + "0" * 64) == 401
+        assert p.post_webhook(payload, secret="not-the-secret") == 401
+        assert p.post_webhook(payload, signature="sha1=abc") == 401
+        h = p.health()
+        assert h["events"]["done"] == 0, h
+        assert provider.sends() == []
+        log = p.log()
+        assert "signature=missing" in log and "signature=mismatch" in log, log
+        assert harness.APP_SECRET not in log
+        # and the correct signature works
+        assert p.post_webhook(payload) == 200
+        p.wait_idle(1)
+        assert len(provider.sends()) == 1
+    with_parley(binary, run)
+
+
+def test_signature_over_escaped_unicode_is_accepted(binary):
+    def run(p, provider):
+        payload = harness.text_webhook("äöå Привет 😀")
+        raw = json.dumps(payload, ensure_ascii=False).encode()
+        escaped = json.dumps(payload, ensure_ascii=True).encode()  # Meta signs this form
+        assert p.post_webhook(None, raw=raw, signature=harness.sign(escaped)) == 200
+        p.wait_idle(1)
+        assert provider.wait_sends(1)[0]["text"]["body"] == "echo: äöå Привет 😀"
+    with_parley(binary, run)
+
+
+def test_body_limits_and_non_whatsapp_bodies(binary):
+    def run(p, provider):
+        big = b"{" + b" " * (3 * 1024 * 1024) + b"}"
+        assert p.post_webhook(None, raw=big) == 413
+        for raw in (b"not json", b"[]", b'{"object":"page","entry":[]}', b'{"object":"whatsapp_business_account"}'):
+            assert p.post_webhook(None, raw=raw) == 400, raw
+        assert p.health()["events"]["done"] == 0
+        assert provider.sends() == []
+    with_parley(binary, run)
+
+
+def test_unknown_phone_number_id_is_acknowledged_and_counted(binary):
+    def run(p, provider):
+        assert p.post_webhook(harness.text_webhook("hi", pnid="999999")) == 200
+        p.wait_idle(1)
+        assert provider.sends() == []
+        status, body = p.get("/metrics")
+        assert status == 200
+        assert b"parley_events_unrouted_total 1" in body, body
+        assert "no channel has this phone_number_id" in p.log()
+    with_parley(binary, run)
+
+
+def test_healthz_reports_each_channel(binary):
+    def run(p, provider):
+        h = p.health()
+        assert h["status"] == "ok" and h["version"], h
+        ch = h["channels"]["test"]
+        assert ch["loaded"] is True and ch["last_error"] is None and len(ch["version"]) == 16, ch
+        assert ch["script"].endswith("scripts/main.lua"), ch
+    with_parley(binary, run)
+
+
+def test_metrics_count_events_and_rejections(binary):
+    script = 'return { on_message = function(chat, msg) chat:send("x", { buttons = { "1", "2", "3", "4" } }) end }'
+
+    def run(p, provider):
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        p.wait_idle(1)
+        body = p.get("/metrics")[1].decode()
+        assert 'parley_events_in_total{channel="test",type="message"} 1' in body, body
+        assert 'parley_rejections_total{channel="test",code="too_many_quick_replies"} 1' in body, body
+        assert "# TYPE parley_webhooks_total counter" in body
+    with_parley(binary, run, script=script)
+
+
+def test_webhook_batch_runs_every_message_in_order(binary):
+    def run(p, provider):
+        msgs = [harness.text_webhook("m%d" % i)["entry"][0]["changes"][0]["value"]["messages"][0] for i in range(5)]
+        payload = harness.envelope({"contacts": [{"profile": {"name": "A"}, "wa_id": "79991234567"}], "messages": msgs})
+        payload["entry"].append(harness.text_webhook("second entry")["entry"][0])
+        assert p.post_webhook(payload) == 200
+        p.wait_idle(6)
+        bodies = [s["text"]["body"] for s in provider.wait_sends(6)]
+        assert bodies == ["echo: m0", "echo: m1", "echo: m2", "echo: m3", "echo: m4", "echo: second entry"], bodies
+    with_parley(binary, run)
+
+
+def test_trigger_endpoint(binary):
+    def run(p, provider):
+        # the contact writes first, so the window is open
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        p.wait_idle(1)
+        status, body = p.trigger("test", {"to": "79991234567", "event": "order_ready", "data": {"order": "A-17"}, "id": "crm-1"})
+        assert status == 200 and body["id"] == "crm-1" and len(body["messages"]) == 1, (status, body)
+        again = p.trigger("test", {"to": "79991234567", "event": "order_ready", "data": {"order": "A-17"}, "id": "crm-1"})
+        assert again == (200, body), again  # idempotent: same answer, nothing run
+        p.wait_idle(2)
+        assert [s["text"]["body"] for s in provider.sends()] == ["echo: hi", "trigger order_ready A-17"]
+        assert p.trigger("test", {"to": "79991234567", "event": "x"}, token="wrong")[0] == 401
+        assert p.trigger("test", {"to": "79991234567", "event": "x"}, token=None)[0] == 401
+        assert p.trigger("nope", {"to": "79991234567", "event": "x"})[0] == 404
+        assert p.trigger("test", b"not json")[0] == 400
+        assert p.trigger("test", {"event": "x"})[0] == 400
+        status, body = p.trigger("test", {"to": "79991234567", "event": "raise"})
+        assert status == 422 and body["error"]["code"] == "script_error", body
+        assert "main.lua:5: trigger failed on purpose" in body["error"]["message"], body
+        # a contact who never wrote: free-form is refused before it leaves
+        status, body = p.trigger("test", {"to": "70000000000", "event": "order_ready"})
+        assert status == 422 and body["error"]["code"] == "window_closed", body
+        assert harness.TRIGGER_TOKEN not in p.log()
+        assert len(provider.sends()) == 2
+    with_parley(binary, run)
+
+
+def test_status_webhook_reaches_on_status_with_local_id(binary):
+    script = """
+return {
+  on_message = function(chat, msg) chat.session.sent = chat:send("hello") end,
+  on_status = function(chat, st)
+    if st.status == "failed" then
+      chat:send(("status %s %s %s %s"):format(st.status, tostring(st.message_id == chat.session.sent), st.error.code, st.wamid))
+    end
+  end,
+}
+"""
+
+    def run(p, provider):
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        p.wait_idle(1)
+        assert p.post_webhook(harness.status_webhook("wamid.FAKE000001", "failed",
+                                                     errors=[{"code": 131049, "title": "t", "message": "t", "error_data": {"details": "d"}}])) == 200
+        p.wait_idle(2)
+        bodies = [s["text"]["body"] for s in provider.wait_sends(2)]
+        assert bodies == ["hello", "status failed true 131049 wamid.FAKE000001"], bodies
+    with_parley(binary, run, script=script)
+
+
+def test_provider_500_then_200_delivers_once(binary):
+    def run(p, provider):
+        err = {"error": {"message": "(#131000) Something went wrong", "code": 131000}}
+        provider.responses += [(500, err), (500, err)]
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        sends = provider.wait_sends(3, timeout=15)
+        p.wait_idle(1, timeout=15)
+        assert len(provider.sends()) == 3, provider.sends()
+        assert all(s == sends[0] for s in sends)
+        assert "send_retry" in p.log()
+    with_parley(binary, run)
+
+
+def test_permanent_provider_error_is_not_retried_and_reaches_on_status(binary):
+    script = """
+return {
+  on_message = function(chat, msg) chat:send("will fail") end,
+  on_status = function(chat, st) print("STATUS", st.status, st.error and st.error.code, st.message_id ~= nil) end,
+}
+"""
+
+    def run(p, provider):
+        provider.responses.append((400, {"error": {"message": "(#131026) Message Undeliverable", "code": 131026,
+                                                   "error_data": {"details": "not on WhatsApp"}}}))
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        p.wait_idle(1)
+        p.wait_log(r"STATUS\\tfailed\\t131026\\ttrue")
+        assert len(provider.sends()) == 1
+    with_parley(binary, run, script=script)
+
+
+def test_shutdown_on_sigterm_is_clean(binary):
+    def run(p, provider):
+        assert p.post_webhook(harness.text_webhook("bye")) == 200
+        p.wait_idle(1)
+    with_parley(binary, run)
