@@ -445,9 +445,10 @@ static int parse_listen(struct ctx *c, const char *s, struct pl_config *cfg)
     return 0;
 }
 
-static const char *const top_keys[] = {"listen",       "state",         "app_secret",
-                                       "verify_token", "trigger_token", "log_level",
-                                       "provider",     "channels",      NULL};
+static const char *const top_keys[] = {"listen",       "state",         "sync",
+                                       "app_secret",   "verify_token",  "trigger_token",
+                                       "log_level",    "provider",      "channels",
+                                       NULL};
 static const char *const provider_keys[] = {"kind",       "url", "token", "max_connections",
                                             "timeout_ms", NULL};
 static const char *const channel_keys[] = {"phone_number_id", "script",    "templates",
@@ -629,6 +630,16 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
         return -1;
     if (get_path(c, root, NULL, "state", 0, "var/parley.db", &cfg->state) < 0)
         return -1;
+    if (get_string(c, root, NULL, "sync", 0, &s) < 0)
+        return -1;
+    if (s != NULL && strcmp(s, "full") != 0 && strcmp(s, "normal") != 0) {
+        char e[ECHO_MAX * 4 + 8];
+        rc = fail(c, "sync", "\"%s\" is not one of normal, full", echo(s, e, sizeof e));
+        free(s);
+        return rc;
+    }
+    cfg->sync_full = s != NULL && strcmp(s, "full") == 0;
+    free(s);
     if (get_string(c, root, NULL, "app_secret", 1, &cfg->app_secret) < 0)
         return -1;
     if (get_string(c, root, NULL, "verify_token", 1, &cfg->verify_token) < 0)

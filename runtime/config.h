@@ -28,6 +28,8 @@ struct pl_config {
     char *listen_host;   /* from "listen", default "127.0.0.1:8080" */
     int listen_port;     /* 0 lets the OS pick (tests) */
     char *state;         /* resolved; default "var/parley.db" */
+    int sync_full;       /* "sync": "full" fsyncs every commit (power-loss safe); "normal"
+                            (default) survives a crash of the process, kill -9 included */
     char *app_secret;    /* required */
     char *verify_token;  /* required */
     char *trigger_token; /* optional: without it POST /channels/{id}/trigger answers 401 */

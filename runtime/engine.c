@@ -1,7 +1,16 @@
 /* engine.c - the engine thread. Owns the channels (config + loaded script), the queue of events
- * waiting to run, the state of each conversation (last inbound time, session, opt-in), the map
- * from provider message ids to ours, and the sender. Other threads only enqueue and read
- * health, under `lock`. */
+ * waiting to run, its own store connection and the sender. Other threads only enqueue events and
+ * read health, under `lock`.
+ *
+ * Each turn of the loop takes every queued event and works in three steps, so that no write
+ * transaction is ever open while Lua runs (the ingest thread's commits, and so the webhooks'
+ * 200s, never wait for a scenario):
+ *   1. record what the sender learned (accepted / failed messages) and status webhooks, in one
+ *      short transaction;
+ *   2. run the handlers, reading committed state plus this turn's own changes (the overlay);
+ *   3. write every handler's effects (contacts and sessions, outbox rows, inbox rows marked
+ *      done or failed, trigger answers) in one transaction, and only after it committed hand the
+ *      messages to the sender and answer the trigger requests. */
 #include "engine.h"
 
 #include <openssl/evp.h>
@@ -12,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "luaapi.h"
@@ -19,8 +29,10 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "rules.h"
+#include "store.h"
 
 #define TRIGGER_WAIT_S 30
+#define RETRY_AFTER_STORE_ERROR_MS 500
 
 struct channel {
     const struct pl_channel_config *cfg;
@@ -28,14 +40,6 @@ struct channel {
     char version[17];         /* first 16 hex digits of the script's SHA-256 */
     long long loaded_at;
     char *last_error; /* the last load error, NULL after a good load */
-};
-
-/* One conversation: (channel, contact). */
-struct convo {
-    long long last_inbound;
-    char *name;
-    char *session; /* JSON */
-    int opted_in;
 };
 
 /* A trigger request waiting for its answer. */
@@ -49,7 +53,42 @@ struct waiter {
 struct queued {
     struct queued *next;
     struct pl_event ev;
+    long long rowid;       /* inbox row, 0 for triggers and send failures */
     struct waiter *waiter; /* trigger events only */
+    /* this turn's outcome, applied after the commit */
+    int status;
+    char *answer;
+};
+
+/* What the sender reported, recorded at the start of the next turn. */
+struct report {
+    struct report *next;
+    char *local_id, *channel, *contact, *wamid, *title, *details;
+    int failed;
+    long code;
+};
+
+/* A message to hand to the sender once its turn committed. */
+struct staged {
+    struct staged *next;
+    char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
+};
+
+/* Effects of this turn, not yet written. */
+struct turn {
+    struct pl_map *contacts; /* "channel\x1fcontact" -> struct pl_contact * (latest state) */
+    struct pl_map *triggers; /* "channel\x1fid" -> answer */
+    struct staged *sends, **sends_tail;
+    struct outbox_row {
+        struct outbox_row *next;
+        char *local_id, *channel, *contact, *kind, *body, *template_name;
+    } *rows, **rows_tail;
+    struct finish {
+        struct finish *next;
+        long long rowid;
+        enum pl_inbox_state state;
+        char *code, *message;
+    } *finishes, **finishes_tail;
 };
 
 struct pl_engine {
@@ -59,16 +98,15 @@ struct pl_engine {
     struct channel *channels;
     size_t nchannels;
     struct pl_outbound *out;
-    struct pl_map *convos;   /* "channel\x1fcontact" -> struct convo (engine thread only) */
-    struct pl_map *wamids;   /* wamid -> local id (engine thread only) */
-    struct pl_map *triggers; /* "channel\x1fid" -> stored answer JSON (under lock) */
+    struct pl_store *store;
+    struct report *reports, **reports_tail; /* engine thread only */
     pthread_t thread;
     int started;
     pthread_mutex_t lock;
     struct queued *head, *tail;
     size_t depth;
     unsigned long long done; /* events run so far */
-    size_t outbox;           /* messages queued or in flight, as of the last loop */
+    size_t outbox;           /* messages queued or in flight, as of the last turn */
     int stopping;
     long grace_ms;
     unsigned long long seq;
@@ -142,7 +180,8 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
     pthread_mutex_unlock(&e->lock);
     snprintf(labels, sizeof labels, "channel=\"%s\",result=\"ok\"", ch->cfg->id);
     pl_metrics_add("parley_reloads_total", labels, 1);
-    pl_metrics_drop("parley_script_info", labels); /* placeholder match is harmless */
+    snprintf(labels, sizeof labels, "channel=\"%s\",", ch->cfg->id);
+    pl_metrics_drop("parley_script_info", labels);
     snprintf(labels, sizeof labels, "channel=\"%s\",version=\"%s\"", ch->cfg->id, ch->version);
     pl_metrics_set("parley_script_info", labels, 1);
     pl_log(PL_LOG_INFO,
@@ -167,35 +206,6 @@ static struct channel *channel_by_id(struct pl_engine *e, const char *id)
     return NULL;
 }
 
-/* ---- conversations ---- */
-
-static void convo_free(void *p)
-{
-    struct convo *c = p;
-    if (c == NULL)
-        return;
-    free(c->name);
-    free(c->session);
-    free(c);
-}
-
-static struct convo *convo_get(struct pl_engine *e, const char *channel, const char *contact)
-{
-    char key[512];
-    struct convo *c;
-
-    snprintf(key, sizeof key, "%s\x1f%s", channel, contact);
-    c = pl_map_get(e->convos, key);
-    if (c != NULL)
-        return c;
-    c = calloc(1, sizeof *c);
-    if (c == NULL || pl_map_set(e->convos, key, c, NULL) != 0) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
 static void new_id(void *ud, char *buf, size_t size)
 {
     struct pl_engine *e = ud;
@@ -206,44 +216,148 @@ static void new_id(void *ud, char *buf, size_t size)
              ++e->seq & 0xfffff);
 }
 
-/* ---- deliveries ---- */
-
-static void run_event(struct pl_engine *e, struct queued *q);
-
-/* The sender's verdict on one message: remember the wamid, or tell the scenario it failed. */
-static void on_delivery(void *ud, const struct pl_delivery *d)
+static char *error_body(const char *code, const char *message)
 {
-    struct pl_engine *e = ud;
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return s;
+}
 
-    if (!d->failed) {
-        char *local = strdup(d->local_id);
-        void *old = NULL;
-        if (local != NULL && pl_map_set(e->wamids, d->wamid, local, &old) != 0)
-            free(local);
-        free(old);
-        pl_log(PL_LOG_DEBUG,
-               PL_FIELDS("channel", d->channel, "contact", d->contact, "event", "sent", "message",
-                         d->local_id, "wamid", d->wamid),
-               "the provider accepted the message");
-        return;
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* ---- the turn ---- */
+
+static void contact_free(void *p)
+{
+    pl_contact_clear(p);
+    free(p);
+}
+
+static void turn_init(struct turn *t)
+{
+    memset(t, 0, sizeof *t);
+    t->contacts = pl_map_new();
+    t->triggers = pl_map_new();
+    t->sends_tail = &t->sends;
+    t->rows_tail = &t->rows;
+    t->finishes_tail = &t->finishes;
+}
+
+static void staged_free(struct staged *s)
+{
+    free(s->local_id);
+    free(s->channel);
+    free(s->phone_number_id);
+    free(s->contact);
+    free(s->kind);
+    free(s->body);
+    free(s);
+}
+
+static void turn_clear(struct turn *t)
+{
+    pl_map_free(t->contacts, contact_free);
+    pl_map_free(t->triggers, free);
+    while (t->sends != NULL) {
+        struct staged *s = t->sends;
+        t->sends = s->next;
+        staged_free(s);
     }
-    /* A send-time failure reaches on_status like a failed status webhook. */
-    struct queued q = {0};
-    struct channel *ch = channel_by_id(e, d->channel);
-    if (ch == NULL)
+    while (t->rows != NULL) {
+        struct outbox_row *r = t->rows;
+        t->rows = r->next;
+        free(r->local_id);
+        free(r->channel);
+        free(r->contact);
+        free(r->kind);
+        free(r->body);
+        free(r->template_name);
+        free(r);
+    }
+    while (t->finishes != NULL) {
+        struct finish *f = t->finishes;
+        t->finishes = f->next;
+        free(f->code);
+        free(f->message);
+        free(f);
+    }
+    memset(t, 0, sizeof *t);
+}
+
+/* The conversation's state for this turn: the overlay's, else the store's. NULL on failure. */
+static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, const char *channel,
+                                       const char *contact)
+{
+    char key[600];
+    struct pl_contact *c;
+    struct pl_error err;
+
+    snprintf(key, sizeof key, "%s\x1f%s", channel, contact);
+    c = pl_map_get(t->contacts, key);
+    if (c != NULL)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    if (pl_store_contact_get(e->store, channel, contact, c, &err) != 0) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", channel, "contact", contact, "code", err.code),
+               "%s", err.msg);
+        free(c);
+        return NULL;
+    }
+    if (pl_map_set(t->contacts, key, c, NULL) != 0) {
+        contact_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void turn_finish(struct turn *t, long long rowid, enum pl_inbox_state state,
+                        const char *code, const char *message)
+{
+    struct finish *f;
+    if (rowid == 0 || (f = calloc(1, sizeof *f)) == NULL)
         return;
-    q.ev.kind = PL_EVENT_STATUS;
-    q.ev.phone_number_id = ch->cfg->phone_number_id;
-    q.ev.contact = (char *)d->contact;
-    q.ev.status = "failed";
-    q.ev.timestamp = now_s();
-    q.ev.data = json_pack("{s:s,s:s,s:I,s:s,s:{s:I,s:s,s:s}}", "message_id", d->local_id,
-                          "status", "failed", "timestamp", (json_int_t)q.ev.timestamp,
-                          "recipient", d->contact, "error", "code", (json_int_t)d->code, "title",
-                          d->title != NULL ? d->title : "", "details",
-                          d->details != NULL ? d->details : "");
-    run_event(e, &q);
-    json_decref(q.ev.data);
+    f->rowid = rowid;
+    f->state = state;
+    f->code = dup_or_null(code);
+    f->message = dup_or_null(message);
+    *t->finishes_tail = f;
+    t->finishes_tail = &f->next;
+}
+
+/* Keep a handler's message: an outbox row now, the sender after the commit. */
+static int turn_send(struct turn *t, const struct channel *ch, const char *contact,
+                     const struct pl_send *s)
+{
+    struct outbox_row *r = calloc(1, sizeof *r);
+    struct staged *st = calloc(1, sizeof *st);
+    if (r == NULL || st == NULL) {
+        free(r);
+        free(st);
+        return -1;
+    }
+    r->local_id = strdup(s->local_id);
+    r->channel = strdup(ch->cfg->id);
+    r->contact = strdup(contact);
+    r->kind = strdup(s->kind);
+    r->body = strdup(s->body);
+    r->template_name = dup_or_null(s->template_name);
+    *t->rows_tail = r;
+    t->rows_tail = &r->next;
+    st->local_id = strdup(s->local_id);
+    st->channel = strdup(ch->cfg->id);
+    st->phone_number_id = strdup(ch->cfg->phone_number_id);
+    st->contact = strdup(contact);
+    st->kind = strdup(s->kind);
+    st->body = strdup(s->body);
+    *t->sends_tail = st;
+    t->sends_tail = &st->next;
+    return 0;
 }
 
 /* ---- running handlers ---- */
@@ -264,35 +378,22 @@ static const char *handler_for(enum pl_event_kind kind)
     }
 }
 
-static void answer(struct waiter *w, int status, char *body)
+static void set_answer(struct queued *q, int status, char *body)
 {
-    if (w == NULL) {
-        free(body);
-        return;
-    }
-    pthread_mutex_lock(&w->lock);
-    w->status = status;
-    w->body = body;
-    w->done = 1;
-    pthread_cond_signal(&w->done_cv);
-    pthread_mutex_unlock(&w->lock);
+    free(q->answer);
+    q->status = status;
+    q->answer = body;
 }
 
-static char *error_body(const char *code, const char *message)
-{
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    return s;
-}
-
-static void run_event(struct pl_engine *e, struct queued *q)
+/* Run one event's handler, keeping its effects in the turn. Returns -1 when the store could not
+ * be read (the whole turn runs again), else 0. */
+static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
 {
     struct pl_event *ev = &q->ev;
     struct channel *ch = ev->kind == PL_EVENT_TRIGGER ? channel_by_id(e, ev->phone_number_id)
                                                       : channel_by_phone(e, ev->phone_number_id);
     const char *handler = handler_for(ev->kind);
-    char labels[256];
+    char labels[256], key[600];
     struct pl_error err;
     struct timespec t0, t1;
 
@@ -301,7 +402,8 @@ static void run_event(struct pl_engine *e, struct queued *q)
                PL_FIELDS("event", pl_event_kind_name(ev->kind), "waba", ev->waba_id, "status",
                          ev->status),
                "account notification received");
-        return;
+        turn_finish(t, q->rowid, PL_INBOX_DONE, NULL, NULL);
+        return 0;
     }
     if (ch == NULL) {
         pl_log(PL_LOG_WARN,
@@ -309,18 +411,37 @@ static void run_event(struct pl_engine *e, struct queued *q)
                          pl_event_kind_name(ev->kind)),
                "no channel has this phone_number_id; acknowledged, nothing run");
         pl_metrics_add("parley_events_unrouted_total", "", 1);
-        answer(q->waiter, 404, error_body("unknown_channel", "no channel with this id"));
-        return;
+        turn_finish(t, q->rowid, PL_INBOX_DONE, "unrouted", NULL);
+        set_answer(q, 404, error_body("unknown_channel", "no channel with this id"));
+        return 0;
+    }
+    if (ev->contact == NULL) {
+        turn_finish(t, q->rowid, PL_INBOX_FAILED, "bad_request", "event without a contact");
+        return 0;
     }
     snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", ch->cfg->id,
              pl_event_kind_name(ev->kind));
     pl_metrics_add("parley_events_in_total", labels, 1);
 
-    struct convo *c = convo_get(e, ch->cfg->id, ev->contact);
-    if (c == NULL) {
-        answer(q->waiter, 500, error_body("internal", "out of memory"));
-        return;
+    if (ev->kind == PL_EVENT_TRIGGER && ev->id != NULL) {
+        /* idempotency: a repeated id gets the first answer and runs nothing */
+        char *stored = NULL;
+        snprintf(key, sizeof key, "%s\x1f%s", ch->cfg->id, ev->id);
+        const char *mine = pl_map_get(t->triggers, key);
+        if (mine != NULL) {
+            set_answer(q, 200, strdup(mine));
+            return 0;
+        }
+        if (pl_store_trigger_get(e->store, ch->cfg->id, ev->id, &stored, &err) == 0 &&
+            stored != NULL) {
+            set_answer(q, 200, stored);
+            return 0;
+        }
     }
+
+    struct pl_contact *c = turn_contact(e, t, ch->cfg->id, ev->contact);
+    if (c == NULL)
+        return -1;
     if (ev->contact_name != NULL && (c->name == NULL || strcmp(c->name, ev->contact_name) != 0)) {
         free(c->name);
         c->name = strdup(ev->contact_name);
@@ -328,24 +449,21 @@ static void run_event(struct pl_engine *e, struct queued *q)
     if (ev->kind == PL_EVENT_MESSAGE || ev->kind == PL_EVENT_PRESS) {
         /* The window opens when the customer writes (by the provider's clock, never later
          * than now). */
-        long long t = ev->timestamp > 0 && ev->timestamp <= now_s() ? ev->timestamp : now_s();
-        if (t > c->last_inbound)
-            c->last_inbound = t;
-    }
-    if (ev->kind == PL_EVENT_STATUS && ev->data != NULL && ev->id != NULL) {
-        const char *local = pl_map_get(e->wamids, ev->id);
-        if (local != NULL)
-            json_object_set_new(ev->data, "message_id", json_string(local));
+        long long ts = ev->timestamp > 0 && ev->timestamp <= now_s() ? ev->timestamp : now_s();
+        if (ts > c->last_inbound)
+            c->last_inbound = ts;
     }
     if (ch->script == NULL || !pl_script_has(ch->script, handler)) {
-        if (ch->script == NULL)
+        if (ch->script == NULL) {
             pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", handler),
                    "the channel has no loaded script; nothing run");
-        answer(q->waiter, ch->script == NULL ? 503 : 200,
-               ch->script == NULL
-                   ? error_body("script_error", "the channel's script has not loaded")
-                   : strdup("{\"messages\":[]}"));
-        return;
+            turn_finish(t, q->rowid, PL_INBOX_FAILED, "script_error", "no loaded script");
+            set_answer(q, 503, error_body("script_error", "the channel's script has not loaded"));
+        } else {
+            turn_finish(t, q->rowid, PL_INBOX_DONE, NULL, NULL);
+            set_answer(q, 200, strdup("{\"messages\":[]}"));
+        }
+        return 0;
     }
 
     struct pl_call call = {
@@ -383,44 +501,308 @@ static void run_event(struct pl_engine *e, struct queued *q)
         pl_metrics_add("parley_handler_errors_total", labels, 1);
         if (call.code < PL_SCRIPT_ERROR)
             pl_metrics_add("parley_rejections_total", labels, 1);
-        answer(q->waiter, 422, error_body(err.code, err.msg));
+        turn_finish(t, q->rowid, PL_INBOX_FAILED, err.code, err.msg);
+        set_answer(q, 422, error_body(err.code, err.msg));
         pl_call_clear(&call);
-        return;
+        return 0;
     }
 
     json_t *ids = json_array();
     for (size_t i = 0; i < call.nsends; i++) {
-        struct pl_send *s = &call.sends[i];
-        if (pl_outbound_enqueue(e->out, s->local_id, ch->cfg->id, ch->cfg->phone_number_id,
-                                ev->contact, s->kind, s->body) != 0)
-            pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "message", s->local_id),
+        if (turn_send(t, ch, ev->contact, &call.sends[i]) != 0)
+            pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "message",
+                                           call.sends[i].local_id),
                    "out of memory queueing a message; it is lost");
-        json_array_append_new(ids, json_string(s->local_id));
+        json_array_append_new(ids, json_string(call.sends[i].local_id));
     }
     if (call.session_out != NULL) {
         free(c->session);
         c->session = call.session_out;
         call.session_out = NULL;
     }
-    if (call.opt_in)
+    if (call.opt_in && !c->opted_in) {
         c->opted_in = 1;
-    if (q->waiter != NULL) {
-        json_t *j = json_pack("{s:o?,s:o}", "id",
-                              json_object_get(ev->data, "id") != NULL
-                                  ? json_incref(json_object_get(ev->data, "id"))
-                                  : NULL,
-                              "messages", ids);
-        answer(q->waiter, 200, json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER));
+        c->opt_in_at = call.now;
+        free(c->opt_in_source);
+        c->opt_in_source = call.opt_in_source;
+        call.opt_in_source = NULL;
+    }
+    turn_finish(t, q->rowid, PL_INBOX_DONE, NULL, NULL);
+    if (ev->kind == PL_EVENT_TRIGGER) {
+        json_t *j = json_pack("{s:s?,s:o}", "id", ev->id, "messages", ids);
+        char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(j);
+        if (body != NULL && ev->id != NULL) {
+            char *copy = strdup(body);
+            if (copy != NULL && pl_map_set(t->triggers, key, copy, NULL) != 0)
+                free(copy);
+        }
+        set_answer(q, 200, body);
     } else {
         json_decref(ids);
     }
     pl_call_clear(&call);
+    return 0;
+}
+
+/* ---- deliveries ---- */
+
+/* The sender's verdict on one message: kept for the next turn. */
+static void on_delivery(void *ud, const struct pl_delivery *d)
+{
+    struct pl_engine *e = ud;
+    struct report *r = calloc(1, sizeof *r);
+
+    if (r == NULL)
+        return;
+    r->local_id = strdup(d->local_id);
+    r->channel = strdup(d->channel);
+    r->contact = strdup(d->contact);
+    r->wamid = dup_or_null(d->wamid);
+    r->title = dup_or_null(d->title);
+    r->details = dup_or_null(d->details);
+    r->failed = d->failed;
+    r->code = d->code;
+    *e->reports_tail = r;
+    e->reports_tail = &r->next;
+}
+
+static void report_free(struct report *r)
+{
+    free(r->local_id);
+    free(r->channel);
+    free(r->contact);
+    free(r->wamid);
+    free(r->title);
+    free(r->details);
+    free(r);
+}
+
+static enum pl_out_state out_state(const char *status)
+{
+    if (status == NULL)
+        return PL_OUT_QUEUED;
+    if (strcmp(status, "sent") == 0)
+        return PL_OUT_SENT;
+    if (strcmp(status, "delivered") == 0)
+        return PL_OUT_DELIVERED;
+    if (strcmp(status, "read") == 0 || strcmp(status, "played") == 0)
+        return PL_OUT_READ;
+    if (strcmp(status, "failed") == 0)
+        return PL_OUT_FAILED;
+    return PL_OUT_QUEUED;
+}
+
+/* Step 1: record the sender's reports and this turn's status webhooks; a failed send becomes
+ * an on_status event at the front of the turn. Returns 0, or -1 (nothing recorded). */
+static int record_reports(struct pl_engine *e, struct queued **events)
+{
+    struct pl_error err;
+    struct report *r;
+    struct queued *failed = NULL, **failed_tail = &failed;
+    int any_status = 0;
+
+    for (struct queued *q = *events; q != NULL; q = q->next)
+        any_status |= q->ev.kind == PL_EVENT_STATUS;
+    if (e->reports == NULL && !any_status)
+        return 0;
+    if (pl_store_begin(e->store, &err) != 0)
+        goto fail;
+    for (r = e->reports; r != NULL; r = r->next) {
+        long long at = now_s();
+        int rc = r->failed ? pl_store_outbox_failed(e->store, r->local_id, r->code, r->title,
+                                                    r->details, at, &err)
+                           : pl_store_outbox_sent(e->store, r->local_id, r->wamid, at, &err);
+        if (rc != 0)
+            goto rollback;
+    }
+    for (struct queued *q = *events; q != NULL; q = q->next) {
+        char local[128];
+        int changed = 0;
+        long code = -1;
+        if (q->ev.kind != PL_EVENT_STATUS || q->ev.id == NULL)
+            continue;
+        json_t *ecode = json_object_get(json_object_get(q->ev.data, "error"), "code");
+        if (json_is_integer(ecode))
+            code = (long)json_integer_value(ecode);
+        if (pl_store_outbox_status(e->store, q->ev.id, out_state(q->ev.status), code,
+                                   q->ev.timestamp, local, sizeof local, &changed, &err) != 0)
+            goto rollback;
+        if (local[0] != '\0' && q->ev.data != NULL)
+            json_object_set_new(q->ev.data, "message_id", json_string(local));
+    }
+    if (pl_store_commit(e->store, &err) != 0)
+        goto rollback;
+    /* failed sends reach on_status like a failed status webhook, before this turn's events */
+    while ((r = e->reports) != NULL) {
+        e->reports = r->next;
+        struct channel *ch = r->failed ? channel_by_id(e, r->channel) : NULL;
+        struct queued *q = ch != NULL ? calloc(1, sizeof *q) : NULL;
+        if (q != NULL) {
+            q->ev.kind = PL_EVENT_STATUS;
+            q->ev.phone_number_id = strdup(ch->cfg->phone_number_id);
+            q->ev.contact = strdup(r->contact);
+            q->ev.status = strdup("failed");
+            q->ev.timestamp = now_s();
+            q->ev.data = json_pack("{s:s,s:s,s:I,s:s,s:{s:I,s:s,s:s}}", "message_id",
+                                   r->local_id, "status", "failed", "timestamp",
+                                   (json_int_t)q->ev.timestamp, "recipient", r->contact, "error",
+                                   "code", (json_int_t)r->code, "title",
+                                   r->title != NULL ? r->title : "", "details",
+                                   r->details != NULL ? r->details : "");
+            *failed_tail = q;
+            failed_tail = &q->next;
+        }
+        report_free(r);
+    }
+    e->reports_tail = &e->reports;
+    *failed_tail = *events;
+    *events = failed;
+    return 0;
+rollback:
+    pl_store_rollback(e->store);
+fail:
+    pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code), "%s", err.msg);
+    return -1;
+}
+
+static void contact_put_each(void *ud, const char *key, void *value)
+{
+    struct {
+        struct pl_engine *e;
+        int rc;
+        struct pl_error *err;
+    } *ctx = ud;
+    char channel[256];
+    const char *sep = strchr(key, '\x1f');
+    if (ctx->rc != 0 || sep == NULL)
+        return;
+    snprintf(channel, sizeof channel, "%.*s", (int)(sep - key), key);
+    ctx->rc = pl_store_contact_put(ctx->e->store, channel, sep + 1, value, ctx->err);
+}
+
+/* Step 3: write the turn's effects. Returns 0, or -1 (nothing written). */
+static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *events)
+{
+    struct pl_error err;
+    long long now = now_s();
+    struct {
+        struct pl_engine *e;
+        int rc;
+        struct pl_error *err;
+    } ctx = {e, 0, &err};
+
+    if (pl_store_begin(e->store, &err) != 0)
+        goto fail;
+    pl_map_each(t->contacts, contact_put_each, &ctx);
+    if (ctx.rc != 0)
+        goto rollback;
+    for (struct outbox_row *r = t->rows; r != NULL; r = r->next)
+        if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->contact, r->kind, r->body,
+                                r->template_name, now, &err) != 0)
+            goto rollback;
+    for (struct finish *f = t->finishes; f != NULL; f = f->next)
+        if (pl_store_inbox_finish(e->store, f->rowid, f->state, f->code, f->message, &err) != 0)
+            goto rollback;
+    for (struct queued *q = events; q != NULL; q = q->next)
+        if (q->ev.kind == PL_EVENT_TRIGGER && q->ev.id != NULL && q->status == 200 &&
+            q->answer != NULL &&
+            pl_store_trigger_put(e->store, q->ev.phone_number_id, q->ev.id, q->answer, now,
+                                 &err) != 0)
+            goto rollback;
+    if (pl_store_commit(e->store, &err) != 0)
+        goto rollback;
+    return 0;
+rollback:
+    pl_store_rollback(e->store);
+fail:
+    pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code),
+           "could not commit handler effects (the events will run again): %s", err.msg);
+    return -1;
+}
+
+static void answer(struct waiter *w, int status, char *body)
+{
+    if (w == NULL) {
+        free(body);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    w->body = body;
+    w->done = 1;
+    pthread_cond_signal(&w->done_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void free_queued(struct queued *q)
+{
+    pl_event_clear(&q->ev);
+    free(q->answer);
+    free(q);
+}
+
+/* One turn over the events taken from the queue. Returns the events to run again (on a store
+ * failure), else NULL. */
+static struct queued *run_turn(struct pl_engine *e, struct queued *events,
+                               unsigned long long *ran_out)
+{
+    struct turn t;
+    unsigned long long ran = 0;
+
+    if (record_reports(e, &events) != 0)
+        return events;
+    turn_init(&t);
+    int failed = t.contacts == NULL || t.triggers == NULL;
+    for (struct queued *q = events; q != NULL && !failed; q = q->next) {
+        failed = run_event(e, &t, q) != 0;
+        ran++;
+    }
+    if (failed || commit_turn(e, &t, events) != 0) {
+        /* nothing left and nothing was recorded: triggers get 503, inbox events run again */
+        struct queued *again = NULL, **tail = &again;
+        turn_clear(&t);
+        while (events != NULL) {
+            struct queued *q = events;
+            events = q->next;
+            q->next = NULL;
+            free(q->answer);
+            q->answer = NULL;
+            if (q->waiter != NULL) {
+                answer(q->waiter, 503, error_body("store", "the state file could not be written"));
+                free_queued(q);
+            } else if (q->rowid != 0) {
+                *tail = q;
+                tail = &q->next;
+            } else {
+                free_queued(q);
+            }
+        }
+        return again;
+    }
+    for (struct staged *s = t.sends; s != NULL; s = s->next)
+        if (pl_outbound_enqueue(e->out, s->local_id, s->channel, s->phone_number_id, s->contact,
+                                s->kind, s->body) != 0)
+            pl_log(PL_LOG_ERROR, PL_FIELDS("channel", s->channel, "message", s->local_id),
+                   "out of memory queueing a message; it stays queued in the store");
+    turn_clear(&t);
+    while (events != NULL) {
+        struct queued *q = events;
+        events = q->next;
+        if (q->waiter != NULL) {
+            answer(q->waiter, q->status != 0 ? q->status : 500,
+                   q->answer != NULL ? q->answer : error_body("internal", "no answer"));
+            q->answer = NULL;
+        }
+        free_queued(q);
+    }
+    *ran_out = ran;
+    return NULL;
 }
 
 /* ---- the thread ---- */
 
-static struct queued *take_all(struct pl_engine *e, int *stopping)
+static struct queued *take_all(struct pl_engine *e, struct queued *again, int *stopping)
 {
     struct queued *q;
     pthread_mutex_lock(&e->lock);
@@ -429,6 +811,14 @@ static struct queued *take_all(struct pl_engine *e, int *stopping)
     e->depth = 0;
     *stopping = e->stopping;
     pthread_mutex_unlock(&e->lock);
+    pl_metrics_set("parley_queue_depth", "", 0);
+    if (again != NULL) { /* events that must run again go first, in their order */
+        struct queued *last = again;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = q;
+        q = again;
+    }
     return q;
 }
 
@@ -437,28 +827,30 @@ static void *engine_main(void *arg)
     struct pl_engine *e = arg;
     int stopping = 0;
     struct timespec stop_at = {0};
+    struct queued *again = NULL;
 
     for (;;) {
         long due = pl_outbound_next_due_ms(e->out);
         int timeout = due < 0 || due > 1000 ? 1000 : (int)due;
-        pl_outbound_poll(e->out, timeout);
-        struct queued *q = take_all(e, &stopping);
-        pl_metrics_set("parley_queue_depth", "", 0);
         unsigned long long ran = 0;
-        while (q != NULL) {
-            struct queued *next = q->next;
-            run_event(e, q);
-            pl_event_clear(&q->ev);
-            free(q);
-            q = next;
-            ran++;
-        }
+        if (again != NULL)
+            timeout = RETRY_AFTER_STORE_ERROR_MS;
+        else if (e->reports != NULL)
+            timeout = 0;
+        pl_outbound_poll(e->out, timeout);
+        struct queued *q = take_all(e, again, &stopping);
+        again = NULL;
+        if (q != NULL || e->reports != NULL)
+            again = run_turn(e, q, &ran);
+        /* only now, with every acceptance so far recorded, may new transfers start */
+        if (e->reports == NULL)
+            pl_outbound_start(e->out);
         /* one update, so a reader never sees an event done before its sends are counted */
         pthread_mutex_lock(&e->lock);
         e->done += ran;
         e->outbox = pl_outbound_pending(e->out);
         pthread_mutex_unlock(&e->lock);
-        pl_metrics_set("parley_outbox_depth", "", (double)e->outbox);
+        pl_metrics_set("parley_outbox_depth", "", (double)pl_outbound_pending(e->out));
         if (stopping) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -467,14 +859,30 @@ static void *engine_main(void *arg)
                 stop_at.tv_sec += e->grace_ms / 1000;
                 stop_at.tv_nsec += (e->grace_ms % 1000) * 1000000L;
             }
-            if (pl_outbound_pending(e->out) == 0 || now.tv_sec > stop_at.tv_sec ||
-                (now.tv_sec == stop_at.tv_sec && now.tv_nsec >= stop_at.tv_nsec))
+            int late = now.tv_sec > stop_at.tv_sec ||
+                       (now.tv_sec == stop_at.tv_sec && now.tv_nsec >= stop_at.tv_nsec);
+            if ((pl_outbound_pending(e->out) == 0 && e->reports == NULL && again == NULL) || late)
                 break;
         }
     }
+    while (again != NULL) {
+        struct queued *q = again;
+        again = q->next;
+        free_queued(q);
+    }
+    /* record what the sender reported last, so accepted messages are not sent again */
+    struct queued *none = NULL;
+    if (e->reports != NULL)
+        record_reports(e, &none);
+    while (none != NULL) {
+        struct queued *q = none;
+        none = q->next;
+        free_queued(q);
+    }
     if (pl_outbound_pending(e->out) > 0)
         pl_log(PL_LOG_WARN, PL_FIELDS("event", "stop"),
-               "%zu messages were not sent before shutdown", pl_outbound_pending(e->out));
+               "%zu messages not sent yet; they stay queued and go out after the restart",
+               pl_outbound_pending(e->out));
     return NULL;
 }
 
@@ -488,16 +896,18 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
         return NULL;
     }
     pthread_mutex_init(&e->lock, NULL);
+    e->reports_tail = &e->reports;
     e->cfg = cfg;
     e->lim = pl_rules_limits(pl_provider_kind_name(cfg->provider.kind));
     e->stdlib_dir = stdlib_dir != NULL ? strdup(stdlib_dir) : NULL;
     e->channels = calloc(cfg->nchannels > 0 ? cfg->nchannels : 1, sizeof *e->channels);
-    e->convos = pl_map_new();
-    e->wamids = pl_map_new();
-    e->triggers = pl_map_new();
-    if (e->lim == NULL || e->channels == NULL || e->convos == NULL || e->wamids == NULL ||
-        e->triggers == NULL || (stdlib_dir != NULL && e->stdlib_dir == NULL)) {
+    if (e->lim == NULL || e->channels == NULL || (stdlib_dir != NULL && e->stdlib_dir == NULL)) {
         pl_error_set(err, "io", "out of memory");
+        pl_engine_free(e);
+        return NULL;
+    }
+    e->store = pl_store_open(cfg->state, cfg->sync_full, err);
+    if (e->store == NULL) {
         pl_engine_free(e);
         return NULL;
     }
@@ -514,9 +924,61 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     return e;
 }
 
+static int recover_event(void *ud, long long rowid, const struct pl_event *ev)
+{
+    struct pl_engine *e = ud;
+    struct queued *q = calloc(1, sizeof *q);
+    if (q == NULL || pl_event_copy(&q->ev, ev) != 0) {
+        free(q);
+        return -1;
+    }
+    if (q->ev.data != NULL) { /* the engine adds to data: give it its own copy */
+        json_t *copy = json_deep_copy(q->ev.data);
+        json_decref(q->ev.data);
+        q->ev.data = copy;
+    }
+    q->rowid = rowid;
+    if (e->tail != NULL)
+        e->tail->next = q;
+    else
+        e->head = q;
+    e->tail = q;
+    e->depth++;
+    return 0;
+}
+
+static int recover_send(void *ud, const char *local_id, const char *channel, const char *contact,
+                        const char *kind, const char *body)
+{
+    struct pl_engine *e = ud;
+    struct channel *ch = channel_by_id(e, channel);
+    if (ch == NULL) {
+        pl_log(PL_LOG_WARN, PL_FIELDS("channel", channel, "message", local_id),
+               "a queued message's channel is no longer configured; it stays queued");
+        return 0;
+    }
+    return pl_outbound_enqueue(e->out, local_id, channel, ch->cfg->phone_number_id, contact, kind,
+                               body);
+}
+
 int pl_engine_start(struct pl_engine *e, struct pl_error *err)
 {
-    int rc = pthread_create(&e->thread, NULL, engine_main, e);
+    int rc;
+    /* Crash recovery: events acknowledged but not handled run first, in order, and messages
+     * committed but not accepted by the provider go out again. */
+    pl_error_set(err, "io", "out of memory recovering the last run's work");
+    if (pl_store_inbox_pending(e->store, recover_event, e, err) != 0 ||
+        pl_store_outbox_queued(e->store, recover_send, e, err) != 0)
+        return -1;
+    pl_error_clear(err);
+    if (e->depth > 0 || pl_outbound_pending(e->out) > 0) {
+        char ev[24], msgs[24];
+        snprintf(ev, sizeof ev, "%zu", e->depth);
+        snprintf(msgs, sizeof msgs, "%zu", pl_outbound_pending(e->out));
+        pl_log(PL_LOG_INFO, PL_FIELDS("event", "recover", "events", ev, "messages", msgs),
+               "resuming work left from the last run");
+    }
+    rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0)
         return pl_error_set(err, "io", "cannot start the engine thread: %s", strerror(rc));
     e->started = 1;
@@ -542,29 +1004,28 @@ static int enqueue(struct pl_engine *e, struct queued *q)
     return 0;
 }
 
-void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, size_t n)
+void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids,
+                      size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct queued *q = calloc(1, sizeof *q);
         if (q == NULL) {
-            pl_log(PL_LOG_ERROR, PL_FIELDS("event", "submit"), "out of memory; event dropped");
+            /* stored: it runs after the next restart */
+            pl_log(PL_LOG_ERROR, PL_FIELDS("event", "submit"), "out of memory; event deferred");
             pl_event_clear(&evs[i]);
             continue;
         }
         q->ev = evs[i];
+        q->rowid = rowids != NULL ? rowids[i] : 0;
         memset(&evs[i], 0, sizeof evs[i]);
-        if (enqueue(e, q) != 0) {
-            pl_log(PL_LOG_WARN, PL_FIELDS("event", "submit"), "stopping; event not run");
-            pl_event_clear(&q->ev);
-            free(q);
-        }
+        if (enqueue(e, q) != 0)
+            free_queued(q); /* stopping: it stays pending in the store */
     }
 }
 
 int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
                       const char *event_name, json_t *data, const char *idem_id, char **body)
 {
-    char key[512];
     struct waiter w = {.done = 0};
     struct queued *q;
     struct timespec deadline;
@@ -573,15 +1034,6 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     if (channel_by_id(e, channel) == NULL) {
         *body = error_body("unknown_channel", "no channel with this id");
         return 404;
-    }
-    if (idem_id != NULL) {
-        snprintf(key, sizeof key, "%s\x1f%s", channel, idem_id);
-        pthread_mutex_lock(&e->lock);
-        const char *stored = pl_map_get(e->triggers, key);
-        *body = stored != NULL ? strdup(stored) : NULL;
-        pthread_mutex_unlock(&e->lock);
-        if (stored != NULL)
-            return 200;
     }
     q = calloc(1, sizeof *q);
     if (q == NULL) {
@@ -594,13 +1046,12 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     q->ev.kind = PL_EVENT_TRIGGER;
     q->ev.phone_number_id = strdup(channel); /* trigger events route by channel id */
     q->ev.contact = strdup(to);
-    q->ev.id = idem_id != NULL ? strdup(idem_id) : NULL;
+    q->ev.id = dup_or_null(idem_id);
     q->ev.timestamp = now_s();
     q->ev.data = json_pack("{s:s,s:O,s:s?}", "name", event_name, "data",
                            data != NULL ? data : json_null(), "id", idem_id);
     if (enqueue(e, q) != 0) {
-        pl_event_clear(&q->ev);
-        free(q);
+        free_queued(q);
         *body = error_body("stopping", "Parley is shutting down");
         status = 503;
         goto out;
@@ -609,22 +1060,11 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     deadline.tv_sec += TRIGGER_WAIT_S;
     pthread_mutex_lock(&w.lock);
     while (!w.done)
-        if (pthread_cond_timedwait(&w.done_cv, &w.lock, &deadline) == ETIMEDOUT && !w.done) {
-            /* The engine still owns q; it will answer into w, so we must wait for it. */
-            deadline.tv_sec += 1;
-        }
+        if (pthread_cond_timedwait(&w.done_cv, &w.lock, &deadline) == ETIMEDOUT)
+            deadline.tv_sec += 1; /* the engine owns q and will answer: keep waiting */
     pthread_mutex_unlock(&w.lock);
     status = w.status;
     *body = w.body;
-    if (idem_id != NULL && status == 200 && *body != NULL) {
-        char *copy = strdup(*body);
-        void *old = NULL;
-        pthread_mutex_lock(&e->lock);
-        if (copy != NULL && pl_map_set(e->triggers, key, copy, &old) != 0)
-            free(copy);
-        free(old);
-        pthread_mutex_unlock(&e->lock);
-    }
 out:
     pthread_cond_destroy(&w.done_cv);
     pthread_mutex_destroy(&w.lock);
@@ -687,17 +1127,19 @@ void pl_engine_free(struct pl_engine *e)
     while (e->head != NULL) {
         struct queued *q = e->head;
         e->head = q->next;
-        pl_event_clear(&q->ev);
-        free(q);
+        free_queued(q);
+    }
+    while (e->reports != NULL) {
+        struct report *r = e->reports;
+        e->reports = r->next;
+        report_free(r);
     }
     for (size_t i = 0; i < e->nchannels; i++) {
         pl_script_free(e->channels[i].script);
         free(e->channels[i].last_error);
     }
     pl_outbound_free(e->out);
-    pl_map_free(e->convos, convo_free);
-    pl_map_free(e->wamids, free);
-    pl_map_free(e->triggers, free);
+    pl_store_close(e->store);
     free(e->channels);
     free(e->stdlib_dir);
     pthread_mutex_destroy(&e->lock);

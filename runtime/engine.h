@@ -13,18 +13,22 @@
 
 struct pl_engine;
 
-/* Create the engine for cfg (borrowed; must outlive the engine): load every channel's script
+/* Create the engine for cfg (borrowed; must outlive the engine): open the state file, load
+ * every channel's script
  * (a script that fails to load is logged and reported by /healthz; its channel runs nothing
  * until a good version loads) and the sender. stdlib_dir may be NULL. Returns NULL with err. */
 struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_dir,
                                 struct pl_error *err);
 
-/* Start the engine thread. Returns 0, or -1 with err. */
+/* Recover what the last run left (acknowledged events not yet handled, committed messages not
+ * yet accepted by the provider), then start the engine thread. Returns 0, or -1 with err. */
 int pl_engine_start(struct pl_engine *e, struct pl_error *err);
 
-/* Hand events to the engine (any thread). Moves the events: afterwards evs[i] is cleared and
- * only the array itself remains the caller's. Never blocks on a scenario. */
-void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, size_t n);
+/* Hand stored events to the engine (any thread); rowids[i] is evs[i]'s inbox row. Moves the
+ * events: afterwards evs[i] is cleared and only the arrays remain the caller's. Never blocks on
+ * a scenario. */
+void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids,
+                      size_t n);
 
 /* POST /channels/{id}/trigger: run on_trigger for contact `to` and wait for it. data is
  * borrowed. Returns the HTTP status (200, 404 unknown channel, 422 handler raised, 503 engine

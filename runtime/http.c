@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "signature.h"
@@ -149,8 +150,18 @@ static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
     if (batch.changes_ignored > 0)
         pl_metrics_add("parley_events_ignored_total", "reason=\"field\"",
                        (double)batch.changes_ignored);
-    pl_engine_submit(h->opts.engine, batch.events, batch.n);
+    size_t dups = 0;
+    int stored = pl_ingest_submit(h->opts.ingest, batch.events, batch.n, &dups);
     pl_event_batch_free(&batch);
+    if (stored != 0) {
+        count_webhook(503);
+        return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "could not store; try again");
+    }
+    if (dups > 0) {
+        snprintf(n, sizeof n, "%zu", dups);
+        pl_log(PL_LOG_INFO, PL_FIELDS("event", "webhook", "count", n),
+               "events already received: acknowledged, not run again");
+    }
     count_webhook(200);
     return respond(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}", 11);
 }

@@ -1,11 +1,12 @@
 /* http.h - the HTTP server (libmicrohttpd): the webhook endpoint with its verification handshake,
- * signature check and body limit; the trigger endpoint; /healthz and /metrics. */
+ * signature check and body limit (events are stored before the 200); the trigger endpoint; /healthz and /metrics. */
 #ifndef PL_HTTP_H
 #define PL_HTTP_H
 
 #include "error.h"
 
 struct pl_engine;
+struct pl_ingest;
 struct pl_http;
 
 #define PL_HTTP_BODY_MAX (3 * 1024 * 1024) /* Meta's largest webhook payload */
@@ -17,6 +18,7 @@ struct pl_http_opts {
     const char *verify_token;  /* GET /webhook handshake */
     const char *trigger_token; /* bearer token of POST /channels/{id}/trigger; NULL disables */
     struct pl_engine *engine;  /* borrowed */
+    struct pl_ingest *ingest;  /* borrowed: stores webhook events before the 200 */
 };
 
 /* Start serving (a thread per connection). The strings in opts are borrowed and must outlive

@@ -72,7 +72,8 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (nsize > osize && s->mem_used + (nsize - osize) > s->mem_limit) {
         /* Lua retries the same request once after an emergency collection; failing twice
          * means the memory is really in use, and the call is over however it catches it. */
-        if (s->fail_pending && s->fail_ptr == ptr && s->fail_nsize == nsize)
+        if ((s->fail_pending && s->fail_ptr == ptr && s->fail_nsize == nsize) ||
+            nsize > s->mem_limit) /* lauxlib's buffers do not retry; this can never fit */
             s->mem_exceeded = 1;
         s->fail_pending = 1;
         s->fail_ptr = ptr;
@@ -120,9 +121,9 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     /* Fire on every line from now on, so a pcall in the script cannot outrun the abort. */
     lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
     if (s->mem_exceeded)
-        luaL_error(L, "script_memory: the channel's Lua state reached its %zu MiB memory cap",
-                   s->mem_limit >> 20);
-    luaL_error(L, "script_timeout: the handler used more than %ld ms of CPU", s->cpu_ms);
+        luaL_error(L, "script_memory: the channel's Lua state reached its %d MiB memory cap",
+                   (int)(s->mem_limit >> 20));
+    luaL_error(L, "script_timeout: the handler used more than %d ms of CPU", (int)s->cpu_ms);
 }
 
 static void budget_start(struct pl_script *s, long ms)
@@ -473,7 +474,8 @@ static void remember_file(struct pl_script *s, const char *path)
     }
 }
 
-/* require(name): "parley.x" from stdlib/, other names from the script's folder; text only;
+/* require(name): "parley.x" from stdlib/parley/x.lua, other names from the script's folder;
+ * text only;
  * each module loaded once per state. */
 static int l_require(lua_State *L)
 {
@@ -495,8 +497,8 @@ static int l_require(lua_State *L)
     if (strncmp(name, "parley.", 7) == 0) {
         if (s->stdlib_dir == NULL)
             return luaL_error(L, "require: no stdlib folder for '%s'", name);
-        base = s->stdlib_dir;
-        rel = name + 7;
+        base = s->stdlib_dir; /* stdlib/parley/<x>.lua, laid out as Lua and editors expect */
+        rel = name;
     } else {
         base = s->dir;
         rel = name;

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "engine.h"
 #include "http.h"
+#include "ingest.h"
 #include "log.h"
 #include "luaapi.h"
 #include "metrics.h"
@@ -154,6 +155,7 @@ static int cmd_serve(int argc, char **argv)
     struct pl_error err;
     struct pl_engine *engine = NULL;
     struct pl_http *http = NULL;
+    struct pl_ingest *ingest = NULL;
     sigset_t sigs;
     int sig, rc = EXIT_PROBLEM;
 
@@ -195,6 +197,12 @@ static int cmd_serve(int argc, char **argv)
         .trigger_token = cfg.trigger_token,
         .engine = engine,
     };
+    ingest = pl_ingest_start(cfg.state, cfg.sync_full, engine, &err);
+    if (ingest == NULL) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "start"), "%s", err.msg);
+        goto out;
+    }
+    hopts.ingest = ingest;
     http = pl_http_start(&hopts, &err);
     if (http == NULL) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("event", "start"), "%s", err.msg);
@@ -214,6 +222,7 @@ static int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     pl_http_stop(http);
+    pl_ingest_stop(ingest);
     if (engine != NULL)
         pl_engine_stop(engine, 5000);
     pl_engine_free(engine);

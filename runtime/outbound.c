@@ -563,10 +563,14 @@ static void collect_done(struct pl_outbound *o)
 void pl_outbound_poll(struct pl_outbound *o, int timeout_ms)
 {
     int running;
-    start_due(o);
     curl_multi_poll(o->multi, NULL, 0, timeout_ms, NULL);
     curl_multi_perform(o->multi, &running);
     collect_done(o);
+}
+
+void pl_outbound_start(struct pl_outbound *o)
+{
+    int running;
     start_due(o);
     curl_multi_perform(o->multi, &running);
 }

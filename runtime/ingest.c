@@ -1,0 +1,205 @@
+/* ingest.c - group commit for the inbox. HTTP threads queue their parsed events and wait; the
+ * ingest thread takes everything queued, inserts it in one transaction (deduplicating by provider
+ * id), commits, passes the new events to the engine in arrival order and wakes the waiters. */
+#include "ingest.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+struct batch {
+    struct batch *next;
+    struct pl_event *evs;
+    size_t n;
+    size_t duplicates;
+    int done, rc;
+};
+
+struct pl_ingest {
+    struct pl_store *store;
+    struct pl_engine *engine;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;  /* the thread waits for batches */
+    pthread_cond_t ready; /* submitters wait for their batch */
+    struct batch *head, *tail;
+    int stopping;
+};
+
+/* Store every event of every batch in one transaction. Returns 0 or -1 (nothing stored). */
+static int store_batches(struct pl_ingest *g, struct batch *list, long long ***rowids_out)
+{
+    struct pl_error err;
+    long long now = (long long)time(NULL);
+    long long **rowids;
+    size_t nb = 0, i = 0;
+
+    for (struct batch *b = list; b != NULL; b = b->next)
+        nb++;
+    rowids = calloc(nb, sizeof *rowids);
+    if (rowids == NULL)
+        return -1;
+    for (struct batch *b = list; b != NULL; b = b->next, i++) {
+        rowids[i] = calloc(b->n > 0 ? b->n : 1, sizeof **rowids);
+        if (rowids[i] == NULL)
+            goto fail_alloc;
+    }
+    if (pl_store_begin(g->store, &err) != 0)
+        goto fail;
+    i = 0;
+    for (struct batch *b = list; b != NULL; b = b->next, i++)
+        for (size_t k = 0; k < b->n; k++)
+            if (pl_store_inbox_add(g->store, &b->evs[k], now, &rowids[i][k], &err) != 0) {
+                pl_store_rollback(g->store);
+                goto fail;
+            }
+    if (pl_store_commit(g->store, &err) != 0) {
+        pl_store_rollback(g->store);
+        goto fail;
+    }
+    *rowids_out = rowids;
+    return 0;
+fail:
+    pl_log(PL_LOG_ERROR, PL_FIELDS("event", "ingest", "code", err.code),
+           "could not store webhook events (answering 503 so the provider retries): %s", err.msg);
+fail_alloc:
+    for (size_t j = 0; j < nb; j++)
+        free(rowids[j]);
+    free(rowids);
+    return -1;
+}
+
+static void *ingest_main(void *arg)
+{
+    struct pl_ingest *g = arg;
+
+    for (;;) {
+        struct batch *list;
+        long long **rowids = NULL;
+        int rc;
+
+        pthread_mutex_lock(&g->lock);
+        while (g->head == NULL && !g->stopping)
+            pthread_cond_wait(&g->work, &g->lock);
+        if (g->head == NULL && g->stopping) {
+            pthread_mutex_unlock(&g->lock);
+            break;
+        }
+        list = g->head;
+        g->head = g->tail = NULL;
+        pthread_mutex_unlock(&g->lock);
+
+        rc = store_batches(g, list, &rowids);
+        size_t i = 0;
+        for (struct batch *b = list; b != NULL; b = b->next, i++) {
+            if (rc == 0) {
+                /* new events go on to the engine, in arrival order; duplicates stop here */
+                size_t fresh = 0;
+                for (size_t k = 0; k < b->n; k++) {
+                    if (rowids[i][k] == 0) {
+                        b->duplicates++;
+                        pl_event_clear(&b->evs[k]);
+                        continue;
+                    }
+                    if (fresh != k) {
+                        b->evs[fresh] = b->evs[k];
+                        memset(&b->evs[k], 0, sizeof b->evs[k]);
+                    }
+                    rowids[i][fresh++] = rowids[i][k];
+                }
+                pl_engine_submit(g->engine, b->evs, rowids[i], fresh);
+                if (b->duplicates > 0)
+                    pl_metrics_add("parley_events_duplicate_total", "", (double)b->duplicates);
+                free(rowids[i]);
+            }
+        }
+        free(rowids);
+        pthread_mutex_lock(&g->lock);
+        for (struct batch *b = list; b != NULL; b = b->next) {
+            b->rc = rc;
+            b->done = 1;
+        }
+        pthread_cond_broadcast(&g->ready);
+        pthread_mutex_unlock(&g->lock);
+    }
+    return NULL;
+}
+
+struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_engine *engine,
+                                  struct pl_error *err)
+{
+    struct pl_ingest *g = calloc(1, sizeof *g);
+    int rc;
+
+    if (g == NULL) {
+        pl_error_set(err, "io", "out of memory");
+        return NULL;
+    }
+    g->engine = engine;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->work, NULL);
+    pthread_cond_init(&g->ready, NULL);
+    g->store = pl_store_open(path, sync_full, err);
+    if (g->store == NULL)
+        goto fail;
+    rc = pthread_create(&g->thread, NULL, ingest_main, g);
+    if (rc != 0) {
+        pl_error_set(err, "io", "cannot start the ingest thread: %s", strerror(rc));
+        goto fail;
+    }
+    return g;
+fail:
+    pl_store_close(g->store);
+    pthread_cond_destroy(&g->ready);
+    pthread_cond_destroy(&g->work);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    return NULL;
+}
+
+int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t *duplicates)
+{
+    struct batch b = {.evs = evs, .n = n};
+
+    *duplicates = 0;
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&g->lock);
+    if (g->stopping) {
+        pthread_mutex_unlock(&g->lock);
+        return -1;
+    }
+    if (g->tail != NULL)
+        g->tail->next = &b;
+    else
+        g->head = &b;
+    g->tail = &b;
+    pthread_cond_signal(&g->work);
+    while (!b.done)
+        pthread_cond_wait(&g->ready, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    *duplicates = b.duplicates;
+    return b.rc;
+}
+
+void pl_ingest_stop(struct pl_ingest *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->stopping = 1;
+    pthread_cond_signal(&g->work);
+    pthread_mutex_unlock(&g->lock);
+    pthread_join(g->thread, NULL);
+    pl_store_close(g->store);
+    pthread_cond_destroy(&g->ready);
+    pthread_cond_destroy(&g->work);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}

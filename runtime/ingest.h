@@ -1,0 +1,29 @@
+/* ingest.h - the group-commit writer between the HTTP threads and the engine. A webhook's events
+ * are written to the inbox together with those of every other webhook waiting at that moment, in
+ * one transaction; only then does the webhook get its 200, and only the events not seen before
+ * go on to the engine. Acknowledgements wait for the disk, never for a scenario. */
+#ifndef PL_INGEST_H
+#define PL_INGEST_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "webhook.h"
+
+struct pl_engine;
+struct pl_ingest;
+
+/* Open the ingest's own store connection on path and start its thread. The engine is borrowed.
+ * Returns NULL with err. */
+struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_engine *engine,
+                                  struct pl_error *err);
+
+/* Store evs durably, then hand the new ones to the engine; blocks until committed. Moves the
+ * events (each is cleared). Returns 0 (with *duplicates set to how many were already stored), or
+ * -1 when they could not be stored (the caller answers 503, so the provider retries). */
+int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t *duplicates);
+
+/* Stop the thread (after the batches already submitted) and close. */
+void pl_ingest_stop(struct pl_ingest *g);
+
+#endif

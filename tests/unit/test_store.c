@@ -1,0 +1,987 @@
+/* test_store.c - the SQLite store: opening and migrating, the inbox and its dedupe keys, contacts
+ * and sessions, the outbox state machine (a table of operation sequences), trigger answers,
+ * transactions, two connections writing from two threads, and an informational insert rate.
+ * Everything happens in a mkdtemp folder that is removed at the end. */
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "unit.h"
+
+static char tmpdir[64];
+
+/* tmpdir/name into buf */
+static const char *tmp_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+static struct pl_store *open_new(const char *name)
+{
+    char path[256];
+    struct pl_error err = {{0}, {0}};
+    struct pl_store *s = pl_store_open(tmp_path(path, sizeof path, name), 0, &err);
+
+    if (s == NULL)
+        UNIT_FAIL("open %s: %s", path, err.msg);
+    return s;
+}
+
+/* An event with every string copied; data is taken (stolen). */
+static struct pl_event make_event(enum pl_event_kind kind, const char *id, const char *status,
+                                  const char *contact, long long ts, json_t *data)
+{
+    struct pl_event ev;
+
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.phone_number_id = strdup("106540352242922");
+    ev.waba_id = strdup("102290129340398");
+    ev.contact = contact != NULL ? strdup(contact) : NULL;
+    ev.id = id != NULL ? strdup(id) : NULL;
+    ev.status = status != NULL ? strdup(status) : NULL;
+    ev.timestamp = ts;
+    ev.data = data;
+    return ev;
+}
+
+/* Raw SQL for checks the API does not expose (schema version, columns). */
+static long long raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -999;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            v = 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- open, migrate, reopen, refuse the future --------------------------------------------- */
+
+static void test_open(void)
+{
+    char path[256], other[256], blocker[256];
+    struct pl_error err = {{0}, {0}};
+    struct pl_store *s;
+    struct pl_event ev;
+    long long rowid = 0, pending = -1, done = -1, failed = -1;
+    struct stat sb;
+    FILE *f;
+
+    UNIT_CASE("open creates folders and schema");
+    tmp_path(path, sizeof path, "a/b/c/state.db");
+    s = pl_store_open(path, 0, &err);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        UNIT_FAIL("open: %s", err.msg);
+        return;
+    }
+    CHECK(stat(path, &sb) == 0 && S_ISREG(sb.st_mode));
+    ev = make_event(PL_EVENT_MESSAGE, "wamid.OPEN1", NULL, "79990000001", 100, NULL);
+    CHECK_INT(pl_store_inbox_add(s, &ev, 1000, &rowid, &err), 0);
+    CHECK_INT(rowid, 1);
+    pl_event_clear(&ev);
+    pl_store_close(s);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 4);
+
+    UNIT_CASE("reopen keeps data and does not migrate again");
+    s = pl_store_open(path, 1, &err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK_INT(pl_store_inbox_counts(s, &pending, &done, &failed, &err), 0);
+        CHECK_INT(pending, 1);
+        CHECK_INT(done, 0);
+        CHECK_INT(failed, 0);
+        ev = make_event(PL_EVENT_MESSAGE, "wamid.OPEN1", NULL, "79990000001", 100, NULL);
+        CHECK_INT(pl_store_inbox_add(s, &ev, 1001, &rowid, &err), 0);
+        CHECK_INT(rowid, 0);
+        pl_event_clear(&ev);
+        pl_store_close(s);
+    }
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
+
+    UNIT_CASE("a newer schema is refused, naming the path");
+    CHECK_INT(raw_int(path, "PRAGMA user_version = 7"), 0);
+    pl_error_clear(&err);
+    s = pl_store_open(path, 0, &err);
+    CHECK(s == NULL);
+    pl_store_close(s);
+    CHECK_STR(err.code, "store");
+    CHECK_CONTAINS(err.msg, path);
+    CHECK_CONTAINS(err.msg,
+                   "state file was written by a newer Parley (schema 7; this build knows 1)");
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 7);
+
+    UNIT_CASE("a folder that cannot be made is an error naming the path");
+    tmp_path(blocker, sizeof blocker, "blocker");
+    f = fopen(blocker, "w");
+    CHECK(f != NULL);
+    if (f != NULL)
+        fclose(f);
+    tmp_path(other, sizeof other, "blocker/sub/state.db");
+    pl_error_clear(&err);
+    s = pl_store_open(other, 0, &err);
+    CHECK(s == NULL);
+    pl_store_close(s);
+    CHECK_STR(err.code, "store");
+    CHECK_CONTAINS(err.msg, other);
+
+    UNIT_CASE("a file that is not a database is an error naming the path");
+    pl_error_clear(&err);
+    f = fopen(blocker, "w");
+    if (f != NULL) {
+        fputs("this is not a database, it is a text file long enough to have a header\n", f);
+        fclose(f);
+    }
+    s = pl_store_open(blocker, 0, &err);
+    CHECK(s == NULL);
+    pl_store_close(s);
+    CHECK_STR(err.code, "store");
+    CHECK_CONTAINS(err.msg, blocker);
+
+    UNIT_CASE("an empty path is an error");
+    CHECK(pl_store_open("", 0, &err) == NULL);
+    CHECK_STR(err.code, "store");
+}
+
+/* ---- dedupe keys -------------------------------------------------------------------------- */
+
+static const struct key_case {
+    const char *name;
+    enum pl_event_kind kind;
+    const char *id, *status, *waba, *pnid;
+    long long ts;
+    const char *want;
+} key_cases[] = {
+    {"message", PL_EVENT_MESSAGE, "wamid.A", NULL, "W", "P", 5, "m:wamid.A"},
+    {"press shares the message key", PL_EVENT_PRESS, "wamid.A", NULL, "W", "P", 6, "m:wamid.A"},
+    {"status", PL_EVENT_STATUS, "wamid.B", "delivered", "W", "P", 7, "s:wamid.B:delivered"},
+    {"status without status", PL_EVENT_STATUS, "wamid.B", NULL, "W", "P", 7, "s:wamid.B:"},
+    {"template status", PL_EVENT_TEMPLATE_STATUS, "123", "APPROVED", "W", "P", 1700000000,
+     "t:123:APPROVED:1700000000"},
+    {"quality", PL_EVENT_QUALITY, NULL, "FLAGGED", "W1", "P", 1700000001,
+     "q:W1:FLAGGED:1700000001"},
+    {"quality without waba", PL_EVENT_QUALITY, NULL, "UPGRADE", NULL, "P", 0, "q::UPGRADE:0"},
+    {"trigger", PL_EVENT_TRIGGER, "order-17", NULL, NULL, "insurance", 0, "g:insurance:order-17"},
+    {"message without id: no key", PL_EVENT_MESSAGE, NULL, NULL, "W", "P", 5, ""},
+    {"status with empty id: no key", PL_EVENT_STATUS, "", "sent", "W", "P", 5, ""},
+    {"trigger without id: no key", PL_EVENT_TRIGGER, NULL, NULL, NULL, "insurance", 0, ""},
+};
+
+static void test_dedupe_keys(void)
+{
+    char buf[128], a[40], b[40], tiny[8];
+    struct pl_event ev;
+    size_t i;
+
+    for (i = 0; i < sizeof key_cases / sizeof key_cases[0]; i++) {
+        const struct key_case *c = &key_cases[i];
+        UNIT_CASE(c->name);
+        memset(&ev, 0, sizeof ev);
+        ev.kind = c->kind;
+        ev.id = (char *)c->id;
+        ev.status = (char *)c->status;
+        ev.waba_id = (char *)c->waba;
+        ev.phone_number_id = (char *)c->pnid;
+        ev.timestamp = c->ts;
+        CHECK_STR(pl_store_dedupe_key(&ev, buf, sizeof buf), c->want);
+    }
+
+    UNIT_CASE("a long key is cut to fit, ends in a hash, and stays deterministic");
+    memset(&ev, 0, sizeof ev);
+    ev.kind = PL_EVENT_STATUS;
+    ev.id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+    ev.status = "delivered";
+    pl_store_dedupe_key(&ev, a, sizeof a);
+    CHECK_INT(strlen(a), sizeof a - 1);
+    CHECK(strncmp(a, "s:wamid.HBgLMTY1MDM4Nzk0", sizeof a - 18) == 0);
+    CHECK_INT(a[sizeof a - 18], '#');
+    pl_store_dedupe_key(&ev, b, sizeof b);
+    CHECK_STR(b, a);
+    ev.status = "read";
+    pl_store_dedupe_key(&ev, b, sizeof b);
+    CHECK(strcmp(a, b) != 0);
+
+    UNIT_CASE("a tiny buffer is cut without a hash");
+    ev.kind = PL_EVENT_MESSAGE;
+    CHECK_STR(pl_store_dedupe_key(&ev, tiny, sizeof tiny), "m:wamid");
+    CHECK(pl_store_dedupe_key(&ev, tiny, 0) == tiny);
+    CHECK_STR(pl_store_dedupe_key(&ev, tiny, 1), "");
+}
+
+/* ---- inbox -------------------------------------------------------------------------------- */
+
+/* Two events stored one after the other: is the second a duplicate? */
+static const struct dup_case {
+    const char *name;
+    enum pl_event_kind kind1, kind2;
+    const char *id1, *status1, *id2, *status2;
+    long long ts1, ts2;
+    int duplicate;
+} dup_cases[] = {
+    {"same message id twice", PL_EVENT_MESSAGE, PL_EVENT_MESSAGE, "m1", NULL, "m1", NULL, 1, 2, 1},
+    {"different message ids", PL_EVENT_MESSAGE, PL_EVENT_MESSAGE, "m2", NULL, "m3", NULL, 1, 1, 0},
+    {"same press id twice", PL_EVENT_PRESS, PL_EVENT_PRESS, "p1", NULL, "p1", NULL, 1, 1, 1},
+    {"same wamid, two statuses", PL_EVENT_STATUS, PL_EVENT_STATUS, "w1", "sent", "w1", "delivered",
+     1, 2, 0},
+    {"same wamid, same status", PL_EVENT_STATUS, PL_EVENT_STATUS, "w2", "read", "w2", "read", 1, 2,
+     1},
+    {"template: same id, different status", PL_EVENT_TEMPLATE_STATUS, PL_EVENT_TEMPLATE_STATUS,
+     "t1", "APPROVED", "t1", "PAUSED", 5, 5, 0},
+    {"template: same id and status, new time", PL_EVENT_TEMPLATE_STATUS, PL_EVENT_TEMPLATE_STATUS,
+     "t2", "PAUSED", "t2", "PAUSED", 5, 6, 0},
+    {"template: same update twice", PL_EVENT_TEMPLATE_STATUS, PL_EVENT_TEMPLATE_STATUS, "t3",
+     "APPROVED", "t3", "APPROVED", 5, 5, 1},
+    {"quality: same event twice", PL_EVENT_QUALITY, PL_EVENT_QUALITY, NULL, "FLAGGED", NULL,
+     "FLAGGED", 9, 9, 1},
+    {"quality: same event, new time", PL_EVENT_QUALITY, PL_EVENT_QUALITY, NULL, "UNFLAGGED", NULL,
+     "UNFLAGGED", 9, 10, 0},
+    {"message without id is never a duplicate", PL_EVENT_MESSAGE, PL_EVENT_MESSAGE, NULL, NULL,
+     NULL, NULL, 1, 1, 0},
+    {"same trigger id twice", PL_EVENT_TRIGGER, PL_EVENT_TRIGGER, "g1", NULL, "g1", NULL, 0, 0, 1},
+};
+
+static void test_inbox_dedupe(void)
+{
+    struct pl_store *s = open_new("dedupe.db");
+    struct pl_error err = {{0}, {0}};
+    long long last = 0, expect_rows = 0, pending = 0;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < sizeof dup_cases / sizeof dup_cases[0]; i++) {
+        const struct dup_case *c = &dup_cases[i];
+        struct pl_event e1 = make_event(c->kind1, c->id1, c->status1, "7999", c->ts1, NULL);
+        struct pl_event e2 = make_event(c->kind2, c->id2, c->status2, "7999", c->ts2, NULL);
+        long long r1 = -1, r2 = -1;
+
+        UNIT_CASE(c->name);
+        CHECK_INT(pl_store_inbox_add(s, &e1, 1, &r1, &err), 0);
+        CHECK_INT(pl_store_inbox_add(s, &e2, 2, &r2, &err), 0);
+        CHECK_INT(r1, last + 1);
+        if (c->duplicate) {
+            CHECK_INT(r2, 0);
+            last = r1;
+        } else {
+            CHECK_INT(r2, r1 + 1);
+            last = r2;
+        }
+        expect_rows += c->duplicate ? 1 : 2;
+        pl_event_clear(&e1);
+        pl_event_clear(&e2);
+    }
+    UNIT_CASE("one row per distinct event");
+    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
+    CHECK_INT(pending, expect_rows);
+    pl_store_close(s);
+}
+
+struct seen {
+    long long rowids[512];
+    struct pl_event first;
+    size_t n;
+    int stop_after;               /* return -1 after this many calls (0: never) */
+    struct pl_store *finish_with; /* finish each row from inside the callback */
+};
+
+static int on_pending(void *ud, long long rowid, const struct pl_event *ev)
+{
+    struct seen *seen = ud;
+    struct pl_error err;
+
+    if (seen->n == 0 && pl_event_copy(&seen->first, ev) != 0)
+        return -1;
+    if (seen->n < sizeof seen->rowids / sizeof seen->rowids[0])
+        seen->rowids[seen->n] = rowid;
+    seen->n++;
+    if (seen->finish_with != NULL &&
+        pl_store_inbox_finish(seen->finish_with, rowid, PL_INBOX_DONE, NULL, NULL, &err) != 0)
+        return -1;
+    return seen->stop_after != 0 && seen->n >= (size_t)seen->stop_after ? -1 : 0;
+}
+
+static void test_inbox_pending(void)
+{
+    struct pl_store *s = open_new("pending.db");
+    struct pl_error err = {{0}, {0}};
+    struct seen seen;
+    long long r[4], pending, done, failed;
+    json_t *data;
+    size_t i;
+    int ok;
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("events are stored whole");
+    data = json_pack("{s:s, s:s, s:I, s:{s:s, s:b}, s:{s:[i, f, n]}}", "type", "text", "text",
+                     "Привет, мир", "timestamp", (json_int_t)1750000000, "context", "id",
+                     "wamid.CTX", "forwarded", 1, "media", "list", 1, 2.5);
+    CHECK(data != NULL);
+    {
+        struct pl_event evs[4] = {
+            make_event(PL_EVENT_MESSAGE, "wamid.P1", NULL, "79991234567", 1750000000, data),
+            make_event(PL_EVENT_STATUS, "wamid.P2", "read", "79991234567", 1750000001, NULL),
+            make_event(PL_EVENT_PRESS, "wamid.P3", NULL, NULL, 0, json_object()),
+            make_event(PL_EVENT_QUALITY, NULL, "FLAGGED", NULL, 1750000003, NULL),
+        };
+        evs[0].contact_name = strdup("Анна");
+        free(evs[3].phone_number_id);
+        evs[3].phone_number_id = NULL;
+        for (i = 0; i < 4; i++) {
+            CHECK_INT(pl_store_inbox_add(s, &evs[i], 2000 + (long long)i, &r[i], &err), 0);
+            pl_event_clear(&evs[i]);
+        }
+    }
+
+    UNIT_CASE("finish marks rows done and failed");
+    CHECK_INT(pl_store_inbox_finish(s, r[1], PL_INBOX_DONE, NULL, NULL, &err), 0);
+    CHECK_INT(
+        pl_store_inbox_finish(s, r[2], PL_INBOX_FAILED, "script_error", "demo.lua:3: boom", &err),
+        0);
+    CHECK_INT(pl_store_inbox_counts(s, &pending, &done, &failed, &err), 0);
+    CHECK_INT(pending, 2);
+    CHECK_INT(done, 1);
+    CHECK_INT(failed, 1);
+
+    UNIT_CASE("finish of an unknown row changes nothing");
+    CHECK_INT(pl_store_inbox_finish(s, 999, PL_INBOX_DONE, NULL, NULL, &err), 0);
+    CHECK_INT(pl_store_inbox_counts(s, &pending, &done, &failed, &err), 0);
+    CHECK_INT(pending + done + failed, 4);
+
+    UNIT_CASE("pending skips done and failed, in arrival order");
+    memset(&seen, 0, sizeof seen);
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &seen, &err), 0);
+    CHECK_INT(seen.n, 2);
+    CHECK_INT(seen.rowids[0], r[0]);
+    CHECK_INT(seen.rowids[1], r[3]);
+
+    UNIT_CASE("a pending event is rebuilt whole");
+    CHECK_INT(seen.first.kind, PL_EVENT_MESSAGE);
+    CHECK_STR(seen.first.id, "wamid.P1");
+    CHECK_STR(seen.first.contact, "79991234567");
+    CHECK_STR(seen.first.contact_name, "Анна");
+    CHECK_STR(seen.first.phone_number_id, "106540352242922");
+    CHECK_STR(seen.first.waba_id, "102290129340398");
+    CHECK_STR(seen.first.status, NULL);
+    CHECK_INT(seen.first.timestamp, 1750000000);
+    CHECK_STR(json_string_value(json_object_get(seen.first.data, "text")), "Привет, мир");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(seen.first.data, "context"), "id")),
+              "wamid.CTX");
+    CHECK(json_is_true(json_object_get(json_object_get(seen.first.data, "context"), "forwarded")));
+    {
+        json_t *list = json_object_get(json_object_get(seen.first.data, "media"), "list");
+        CHECK_INT(json_array_size(list), 3);
+        CHECK(json_real_value(json_array_get(list, 1)) == 2.5);
+        CHECK(json_is_null(json_array_get(list, 2)));
+    }
+    CHECK_INT(json_integer_value(json_object_get(seen.first.data, "timestamp")), 1750000000);
+    pl_event_clear(&seen.first);
+
+    UNIT_CASE("NULL optional fields and NULL data come back NULL");
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 0;
+    pl_store_inbox_finish(s, r[0], PL_INBOX_DONE, NULL, NULL, &err);
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &seen, &err), 0);
+    CHECK_INT(seen.n, 1);
+    CHECK_INT(seen.first.kind, PL_EVENT_QUALITY);
+    CHECK_STR(seen.first.phone_number_id, NULL);
+    CHECK_STR(seen.first.id, NULL);
+    CHECK_STR(seen.first.contact, NULL);
+    CHECK_STR(seen.first.contact_name, NULL);
+    CHECK_STR(seen.first.status, "FLAGGED");
+    CHECK(seen.first.data == NULL);
+    pl_event_clear(&seen.first);
+
+    UNIT_CASE("many pending rows, in order, finished from inside the callback");
+    for (i = 0; i < 300; i++) {
+        char id[32];
+        struct pl_event ev;
+        long long rowid;
+        snprintf(id, sizeof id, "wamid.MANY%zu", i);
+        ev = make_event(PL_EVENT_MESSAGE, id, NULL, "7", 0, json_pack("{s:i}", "n", (int)i));
+        CHECK_INT(pl_store_inbox_add(s, &ev, 3000, &rowid, &err), 0);
+        pl_event_clear(&ev);
+    }
+    memset(&seen, 0, sizeof seen);
+    seen.finish_with = s;
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &seen, &err), 0);
+    CHECK_INT(seen.n, 301); /* the quality event, then the 300 */
+    for (ok = 1, i = 1; i < seen.n; i++)
+        ok &= seen.rowids[i] > seen.rowids[i - 1];
+    CHECK(ok);
+    pl_event_clear(&seen.first);
+    CHECK_INT(pl_store_inbox_counts(s, &pending, &done, &failed, &err), 0);
+    CHECK_INT(pending, 0);
+    CHECK_INT(done, 303);
+    CHECK_INT(failed, 1);
+
+    UNIT_CASE("a callback that returns -1 stops the scan");
+    for (i = 0; i < 3; i++) {
+        char id[32];
+        struct pl_event ev;
+        long long rowid;
+        snprintf(id, sizeof id, "wamid.STOP%zu", i);
+        ev = make_event(PL_EVENT_MESSAGE, id, NULL, "7", 0, NULL);
+        pl_store_inbox_add(s, &ev, 4000, &rowid, &err);
+        pl_event_clear(&ev);
+    }
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 1;
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &seen, &err), -1);
+    CHECK_INT(seen.n, 1);
+    pl_event_clear(&seen.first);
+    pl_store_close(s);
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static void test_transactions(void)
+{
+    struct pl_store *s = open_new("tx.db");
+    struct pl_error err = {{0}, {0}};
+    long long counts[PL_OUT_FAILED + 1];
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("rollback discards, commit keeps");
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L1", "c", "7", "text", "hi", NULL, 1, &err), 0);
+    pl_store_rollback(s);
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "7", "text", "hi", NULL, 1, &err), 0);
+    CHECK_INT(pl_store_commit(s, &err), 0);
+    CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], 1);
+
+    UNIT_CASE("commit without begin is an error; rollback without begin is harmless");
+    CHECK_INT(pl_store_commit(s, &err), -1);
+    CHECK_STR(err.code, "store");
+    CHECK_CONTAINS(err.msg, "commit");
+    pl_store_rollback(s);
+
+    UNIT_CASE("a failed statement inside a transaction leaves it usable for rollback");
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L3", "c", "7", "text", "hi", NULL, 1, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "7", "text", "dup", NULL, 1, &err), -1);
+    pl_store_rollback(s);
+    CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], 1);
+    pl_store_close(s);
+}
+
+/* ---- contacts ----------------------------------------------------------------------------- */
+
+static void test_contacts(void)
+{
+    struct pl_store *s = open_new("contacts.db");
+    struct pl_error err = {{0}, {0}};
+    struct pl_contact c, got;
+    const char *session = "{\"step\":\"ask_name\",\"name\":\"Анна 🌷\",\"n\":3,\"tags\":[\"a\"]}";
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("an unknown contact reads as zeros");
+    memset(&got, 0x5a, sizeof got);
+    CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
+    CHECK(got.name == NULL && got.opt_in_source == NULL && got.session == NULL);
+    CHECK_INT(got.last_inbound, 0);
+    CHECK_INT(got.opted_in, 0);
+    CHECK_INT(got.opt_in_at, 0);
+
+    UNIT_CASE("put then get, with UTF-8 session and NULL strings");
+    memset(&c, 0, sizeof c);
+    c.last_inbound = 1750000000;
+    c.session = (char *)session;
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
+    CHECK_STR(got.name, NULL);
+    CHECK_STR(got.opt_in_source, NULL);
+    CHECK_STR(got.session, session);
+    CHECK_INT(got.last_inbound, 1750000000);
+    pl_contact_clear(&got);
+    CHECK(got.session == NULL && got.last_inbound == 0);
+
+    UNIT_CASE("put replaces every field");
+    c.name = "Анна";
+    c.opted_in = 1;
+    c.opt_in_source = "website form";
+    c.opt_in_at = 1750000100;
+    c.session = NULL;
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
+    CHECK_STR(got.name, "Анна");
+    CHECK_INT(got.opted_in, 1);
+    CHECK_STR(got.opt_in_source, "website form");
+    CHECK_INT(got.opt_in_at, 1750000100);
+    CHECK_STR(got.session, NULL);
+    pl_contact_clear(&got);
+
+    UNIT_CASE("contacts are per channel");
+    CHECK_INT(pl_store_contact_get(s, "shop", "79991234567", &got, &err), 0);
+    CHECK(got.name == NULL && got.last_inbound == 0);
+    pl_contact_clear(&got);
+    pl_contact_clear(NULL);
+    pl_store_close(s);
+}
+
+/* ---- outbox state machine ----------------------------------------------------------------- */
+
+enum op_kind { OP_END, OP_SENT, OP_FAILED, OP_STATUS };
+
+struct op {
+    enum op_kind kind;
+    enum pl_out_state st; /* OP_STATUS */
+    int changed;          /* OP_STATUS: the expected *changed */
+};
+
+#define SENT          \
+    {                 \
+        OP_SENT, 0, 0 \
+    }
+#define FAILED          \
+    {                   \
+        OP_FAILED, 0, 0 \
+    }
+#define STATUS(st, c)             \
+    {                             \
+        OP_STATUS, PL_OUT_##st, c \
+    }
+
+static const struct out_case {
+    const char *name;
+    struct op ops[6];
+    enum pl_out_state want;
+} out_cases[] = {
+    {"queued stays queued", {{OP_END, 0, 0}}, PL_OUT_QUEUED},
+    {"sent", {SENT}, PL_OUT_SENT},
+    {"sent, delivered, read", {SENT, STATUS(DELIVERED, 1), STATUS(READ, 1)}, PL_OUT_READ},
+    {"sent, read, delivered stays read",
+     {SENT, STATUS(READ, 1), STATUS(DELIVERED, 0)},
+     PL_OUT_READ},
+    {"read without delivered", {SENT, STATUS(READ, 1)}, PL_OUT_READ},
+    {"a sent webhook after we recorded sent changes nothing",
+     {SENT, STATUS(SENT, 0), STATUS(DELIVERED, 1)},
+     PL_OUT_DELIVERED},
+    {"delivered twice", {SENT, STATUS(DELIVERED, 1), STATUS(DELIVERED, 0)}, PL_OUT_DELIVERED},
+    {"failed before delivered", {SENT, STATUS(FAILED, 1)}, PL_OUT_FAILED},
+    {"nothing leaves failed",
+     {SENT, STATUS(FAILED, 1), STATUS(DELIVERED, 0), STATUS(READ, 0)},
+     PL_OUT_FAILED},
+    {"failed after read is ignored", {SENT, STATUS(READ, 1), STATUS(FAILED, 0)}, PL_OUT_READ},
+    {"failed after delivered is ignored",
+     {SENT, STATUS(DELIVERED, 1), STATUS(FAILED, 0)},
+     PL_OUT_DELIVERED},
+    {"a queued status changes nothing", {SENT, STATUS(QUEUED, 0)}, PL_OUT_SENT},
+    {"sender failure while queued", {FAILED}, PL_OUT_FAILED},
+    {"sent after a sender failure changes nothing", {FAILED, SENT}, PL_OUT_FAILED},
+    {"sender failure after sent", {SENT, FAILED}, PL_OUT_FAILED},
+    {"sender failure after delivered is ignored",
+     {SENT, STATUS(DELIVERED, 1), FAILED},
+     PL_OUT_DELIVERED},
+};
+
+static void test_outbox_states(void)
+{
+    struct pl_store *s = open_new("outbox.db");
+    struct pl_error err = {{0}, {0}};
+    char path[256];
+    size_t i, j;
+
+    if (s == NULL)
+        return;
+    tmp_path(path, sizeof path, "outbox.db");
+    for (i = 0; i < sizeof out_cases / sizeof out_cases[0]; i++) {
+        const struct out_case *c = &out_cases[i];
+        char channel[32], local_id[32], wamid[32], got_id[32];
+        long long counts[PL_OUT_FAILED + 1];
+        int changed, k;
+
+        UNIT_CASE(c->name);
+        snprintf(channel, sizeof channel, "ch%zu", i);
+        snprintf(local_id, sizeof local_id, "local-%zu", i);
+        snprintf(wamid, sizeof wamid, "wamid.OUT%zu", i);
+        CHECK_INT(
+            pl_store_outbox_add(s, local_id, channel, "7999", "text", "hello", NULL, 100, &err), 0);
+        for (j = 0; j < 6 && c->ops[j].kind != OP_END; j++) {
+            const struct op *op = &c->ops[j];
+            long long at = 200 + (long long)j;
+            switch (op->kind) {
+            case OP_SENT:
+                CHECK_INT(pl_store_outbox_sent(s, local_id, wamid, at, &err), 0);
+                break;
+            case OP_FAILED:
+                CHECK_INT(pl_store_outbox_failed(s, local_id, 131026, "Message undeliverable", NULL,
+                                                 at, &err),
+                          0);
+                break;
+            case OP_STATUS:
+                changed = -1;
+                CHECK_INT(pl_store_outbox_status(s, wamid, op->st, 131049, at, got_id,
+                                                 sizeof got_id, &changed, &err),
+                          0);
+                CHECK_STR(got_id, local_id);
+                if (changed != op->changed)
+                    UNIT_FAIL("op %zu (%s): changed %d, want %d", j, pl_out_state_name(op->st),
+                              changed, op->changed);
+                else
+                    unit_passed++;
+                break;
+            case OP_END:
+                break;
+            }
+        }
+        CHECK_INT(pl_store_outbox_counts(s, channel, counts, &err), 0);
+        for (k = PL_OUT_QUEUED; k <= PL_OUT_FAILED; k++)
+            if (counts[k] != (k == (int)c->want))
+                UNIT_FAIL("final state: %s has %lld rows, want %s", pl_out_state_name(k), counts[k],
+                          pl_out_state_name(c->want));
+    }
+
+    UNIT_CASE("read without delivered sets read_at only");
+    CHECK_INT(raw_int(path, "SELECT read_at FROM outbox WHERE local_id = 'local-4'"), 201);
+    CHECK_INT(raw_int(path, "SELECT delivered_at FROM outbox WHERE local_id = 'local-4'"), -1);
+    CHECK_INT(raw_int(path, "SELECT sent_at FROM outbox WHERE local_id = 'local-4'"), 200);
+    UNIT_CASE("a failed status records its code and time");
+    CHECK_INT(raw_int(path, "SELECT error_code FROM outbox WHERE local_id = 'local-7'"), 131049);
+    CHECK_INT(raw_int(path, "SELECT failed_at FROM outbox WHERE local_id = 'local-7'"), 201);
+    UNIT_CASE("an ignored failure leaves no error behind");
+    CHECK_INT(raw_int(path, "SELECT error_code FROM outbox WHERE local_id = 'local-9'"), -1);
+
+    pl_store_close(s);
+}
+
+struct queued_seen {
+    char ids[8][32];
+    char bodies[8][32];
+    size_t n;
+    int stop_after;
+};
+
+static int on_queued(void *ud, const char *local_id, const char *channel, const char *contact,
+                     const char *kind, const char *body)
+{
+    struct queued_seen *q = ud;
+
+    (void)channel;
+    (void)contact;
+    (void)kind;
+    if (q->n < 8) {
+        snprintf(q->ids[q->n], sizeof q->ids[0], "%s", local_id);
+        snprintf(q->bodies[q->n], sizeof q->bodies[0], "%s", body != NULL ? body : "(null)");
+    }
+    q->n++;
+    return q->stop_after != 0 && q->n >= (size_t)q->stop_after ? -1 : 0;
+}
+
+static void test_outbox_misc(void)
+{
+    struct pl_store *s = open_new("outbox2.db");
+    struct pl_error err = {{0}, {0}};
+    long long counts[PL_OUT_FAILED + 1];
+    struct queued_seen q;
+    char got_id[32], small[4];
+    int changed;
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("a duplicate local id is an error");
+    CHECK_INT(pl_store_outbox_add(s, "A", "shop", "7001", "text", "one", NULL, 1, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "A", "shop", "7001", "text", "again", NULL, 2, &err), -1);
+    CHECK_STR(err.code, "store");
+    CHECK_CONTAINS(err.msg, "outbox_add");
+    CHECK_CONTAINS(err.msg, "UNIQUE");
+
+    UNIT_CASE("queued messages come in creation order");
+    CHECK_INT(pl_store_outbox_add(s, "B", "shop", "7002", "template", NULL, "welcome", 2, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "C", "insurance", "7003", "text", "three", NULL, 3, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "D", "shop", "7004", "text", "four", NULL, 4, &err), 0);
+    CHECK_INT(pl_store_outbox_sent(s, "C", "wamid.C", 10, &err), 0);
+    memset(&q, 0, sizeof q);
+    CHECK_INT(pl_store_outbox_queued(s, on_queued, &q, &err), 0);
+    CHECK_INT(q.n, 3);
+    CHECK_STR(q.ids[0], "A");
+    CHECK_STR(q.ids[1], "B");
+    CHECK_STR(q.ids[2], "D");
+    CHECK_STR(q.bodies[1], "(null)");
+    CHECK_STR(q.bodies[2], "four");
+
+    UNIT_CASE("the queued scan stops when the callback says so");
+    memset(&q, 0, sizeof q);
+    q.stop_after = 2;
+    CHECK_INT(pl_store_outbox_queued(s, on_queued, &q, &err), -1);
+    CHECK_INT(q.n, 2);
+
+    UNIT_CASE("counts per channel and for all");
+    CHECK_INT(pl_store_outbox_counts(s, "shop", counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], 3);
+    CHECK_INT(counts[PL_OUT_SENT], 0);
+    CHECK_INT(pl_store_outbox_counts(s, "insurance", counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], 0);
+    CHECK_INT(counts[PL_OUT_SENT], 1);
+    CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], 3);
+    CHECK_INT(counts[PL_OUT_SENT], 1);
+    CHECK_INT(pl_store_outbox_counts(s, "nobody", counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED] + counts[PL_OUT_SENT] + counts[PL_OUT_FAILED], 0);
+
+    UNIT_CASE("an unknown wamid gives an empty local id and no change");
+    strcpy(got_id, "junk");
+    changed = -1;
+    CHECK_INT(pl_store_outbox_status(s, "wamid.NOPE", PL_OUT_READ, 0, 5, got_id, sizeof got_id,
+                                     &changed, &err),
+              0);
+    CHECK_STR(got_id, "");
+    CHECK_INT(changed, 0);
+
+    UNIT_CASE("the local id is cut to the buffer");
+    CHECK_INT(pl_store_outbox_add(s, "LONGLOCALID", "shop", "7", "text", "x", NULL, 5, &err), 0);
+    CHECK_INT(pl_store_outbox_sent(s, "LONGLOCALID", "wamid.L", 6, &err), 0);
+    CHECK_INT(pl_store_outbox_status(s, "wamid.L", PL_OUT_DELIVERED, 0, 7, small, sizeof small,
+                                     &changed, &err),
+              0);
+    CHECK_STR(small, "LON");
+    CHECK_INT(changed, 1);
+    CHECK_INT(pl_store_outbox_status(s, "wamid.L", PL_OUT_READ, 0, 8, NULL, 0, &changed, &err), 0);
+    CHECK_INT(changed, 1);
+
+    UNIT_CASE("sent or failed for an unknown local id changes nothing");
+    CHECK_INT(pl_store_outbox_sent(s, "ZZZ", "wamid.Z", 1, &err), 0);
+    CHECK_INT(pl_store_outbox_failed(s, "ZZZ", -1, NULL, NULL, 1, &err), 0);
+    CHECK_INT(pl_store_outbox_status(s, "wamid.Z", PL_OUT_READ, 0, 5, got_id, sizeof got_id,
+                                     &changed, &err),
+              0);
+    CHECK_STR(got_id, "");
+    CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED] + counts[PL_OUT_SENT] + counts[PL_OUT_DELIVERED] +
+                  counts[PL_OUT_READ] + counts[PL_OUT_FAILED],
+              5);
+
+    UNIT_CASE("state names");
+    CHECK_STR(pl_out_state_name(PL_OUT_QUEUED), "queued");
+    CHECK_STR(pl_out_state_name(PL_OUT_SENT), "sent");
+    CHECK_STR(pl_out_state_name(PL_OUT_DELIVERED), "delivered");
+    CHECK_STR(pl_out_state_name(PL_OUT_READ), "read");
+    CHECK_STR(pl_out_state_name(PL_OUT_FAILED), "failed");
+    pl_store_close(s);
+}
+
+/* ---- trigger answers ---------------------------------------------------------------------- */
+
+static void test_triggers(void)
+{
+    struct pl_store *s = open_new("triggers.db");
+    struct pl_error err = {{0}, {0}};
+    char *answer = (char *)"junk";
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("no answer yet");
+    CHECK_INT(pl_store_trigger_get(s, "insurance", "order-1", &answer, &err), 0);
+    CHECK(answer == NULL);
+
+    UNIT_CASE("the first answer wins");
+    CHECK_INT(pl_store_trigger_put(s, "insurance", "order-1",
+                                   "{\"id\":\"order-1\",\"messages\":[]}", 1, &err),
+              0);
+    CHECK_INT(pl_store_trigger_put(s, "insurance", "order-1", "{\"second\":true}", 2, &err), 0);
+    CHECK_INT(pl_store_trigger_get(s, "insurance", "order-1", &answer, &err), 0);
+    CHECK_STR(answer, "{\"id\":\"order-1\",\"messages\":[]}");
+    free(answer);
+
+    UNIT_CASE("answers are per channel");
+    CHECK_INT(pl_store_trigger_get(s, "shop", "order-1", &answer, &err), 0);
+    CHECK(answer == NULL);
+    pl_store_close(s);
+}
+
+/* ---- two connections, two threads --------------------------------------------------------- */
+
+#define THREAD_ROWS 2000
+
+struct writer {
+    const char *path;
+    int which; /* 0: ingest (inbox, batches of 10); 1: engine (outbox + contact, mixed) */
+    int failures;
+    char msg[PL_ERROR_MSG_MAX];
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    struct pl_error err = {{0}, {0}};
+    struct pl_store *s = pl_store_open(w->path, 0, &err);
+    int i;
+
+    if (s == NULL) {
+        w->failures++;
+        snprintf(w->msg, sizeof w->msg, "%s", err.msg);
+        return NULL;
+    }
+    for (i = 0; i < THREAD_ROWS && w->failures == 0; i++) {
+        char id[32];
+        /* the engine writes every other block of 10 outside a transaction */
+        int tx = w->which == 0 || (i / 10) % 2 == 0;
+        if (tx && i % 10 == 0 && pl_store_begin(s, &err) != 0)
+            break;
+        if (w->which == 0) {
+            struct pl_event ev;
+            long long rowid;
+            snprintf(id, sizeof id, "wamid.T%d", i);
+            ev = make_event(PL_EVENT_MESSAGE, id, NULL, "7", i, json_pack("{s:i}", "i", i));
+            if (pl_store_inbox_add(s, &ev, i, &rowid, &err) != 0 || rowid == 0)
+                w->failures++;
+            pl_event_clear(&ev);
+        } else {
+            struct pl_contact c = {NULL, i, 0, NULL, 0, (char *)"{\"n\":1}"};
+            snprintf(id, sizeof id, "local-%d", i);
+            if (pl_store_outbox_add(s, id, "shop", id + 6, "text", "hi", NULL, i, &err) != 0 ||
+                pl_store_contact_put(s, "shop", id + 6, &c, &err) != 0)
+                w->failures++;
+        }
+        if (tx && (i % 10 == 9 || i == THREAD_ROWS - 1) && pl_store_commit(s, &err) != 0)
+            w->failures++;
+    }
+    if (w->failures != 0)
+        snprintf(w->msg, sizeof w->msg, "%s", err.msg);
+    pl_store_rollback(s);
+    pl_store_close(s);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char path[256];
+    struct writer w[2];
+    pthread_t t[2];
+    struct pl_error err = {{0}, {0}};
+    struct pl_store *s;
+    long long pending = 0, counts[PL_OUT_FAILED + 1];
+    int i;
+
+    UNIT_CASE("two connections in two threads open a new file and write at once");
+    tmp_path(path, sizeof path, "threads/state.db");
+    for (i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].path = path;
+        w[i].which = i;
+    }
+    for (i = 0; i < 2; i++)
+        CHECK_INT(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+    for (i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].failures != 0)
+            UNIT_FAIL("writer %d: %d failures, last: %s", i, w[i].failures, w[i].msg);
+        else
+            unit_passed++;
+    }
+    s = open_new("threads/state.db");
+    if (s == NULL)
+        return;
+    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
+    CHECK_INT(pending, THREAD_ROWS);
+    CHECK_INT(pl_store_outbox_counts(s, "shop", counts, &err), 0);
+    CHECK_INT(counts[PL_OUT_QUEUED], THREAD_ROWS);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM contacts"), THREAD_ROWS);
+    pl_store_close(s);
+}
+
+/* ---- informational insert rate ------------------------------------------------------------ */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_throughput(void)
+{
+    struct pl_store *s = open_new("rate/state.db");
+    struct pl_error err = {{0}, {0}};
+    const int total = 50000, batch = 100;
+    double t0, dt;
+    int i, failures = 0;
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("insert rate (information, not asserted)");
+    t0 = now_seconds();
+    for (i = 0; i < total; i++) {
+        char id[64];
+        struct pl_event ev;
+        long long rowid;
+        if (i % batch == 0 && pl_store_begin(s, &err) != 0)
+            failures++;
+        snprintf(id, sizeof id, "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5%08d", i);
+        ev = make_event(PL_EVENT_MESSAGE, id, NULL, "16505551234", 1750000000 + i,
+                        json_pack("{s:s, s:s, s:s, s:I}", "id", id, "type", "text", "text",
+                                  "Does it come in another color?", "timestamp",
+                                  (json_int_t)1750000000 + i));
+        ev.contact_name = strdup("Sheena Nelson");
+        if (pl_store_inbox_add(s, &ev, 1750000000 + i, &rowid, &err) != 0 || rowid == 0)
+            failures++;
+        pl_event_clear(&ev);
+        if (i % batch == batch - 1 && pl_store_commit(s, &err) != 0)
+            failures++;
+    }
+    dt = now_seconds() - t0;
+    CHECK_INT(failures, 0);
+    printf("store: %d inbox inserts in transactions of %d: %.0f inserts/s\n", total, batch,
+           total / dt);
+    pl_store_close(s);
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/parley-store-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_open();
+    test_dedupe_keys();
+    test_inbox_dedupe();
+    test_inbox_pending();
+    test_transactions();
+    test_contacts();
+    test_outbox_states();
+    test_outbox_misc();
+    test_triggers();
+    test_threads();
+    test_throughput();
+    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    printf("store: %zu table rows\n", sizeof key_cases / sizeof key_cases[0] +
+                                          sizeof dup_cases / sizeof dup_cases[0] +
+                                          sizeof out_cases / sizeof out_cases[0]);
+    return unit_report("store");
+}
