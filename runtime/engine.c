@@ -68,10 +68,10 @@ struct report {
     long code;
 };
 
-/* A message to hand to the sender once its turn committed. */
+/* A message a handler queued: its outbox row in the turn's commit, then the sender. */
 struct staged {
     struct staged *next;
-    char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
+    char *local_id, *channel, *phone_number_id, *contact, *kind, *body, *template_name;
 };
 
 /* Effects of this turn, not yet written. */
@@ -79,10 +79,6 @@ struct turn {
     struct pl_map *contacts; /* "channel\x1fcontact" -> struct pl_contact * (latest state) */
     struct pl_map *triggers; /* "channel\x1fid" -> answer */
     struct staged *sends, **sends_tail;
-    struct outbox_row {
-        struct outbox_row *next;
-        char *local_id, *channel, *contact, *kind, *body, *template_name;
-    } *rows, **rows_tail;
     struct finish {
         struct finish *next;
         long long rowid;
@@ -243,7 +239,6 @@ static void turn_init(struct turn *t)
     t->contacts = pl_map_new();
     t->triggers = pl_map_new();
     t->sends_tail = &t->sends;
-    t->rows_tail = &t->rows;
     t->finishes_tail = &t->finishes;
 }
 
@@ -255,6 +250,7 @@ static void staged_free(struct staged *s)
     free(s->contact);
     free(s->kind);
     free(s->body);
+    free(s->template_name);
     free(s);
 }
 
@@ -266,17 +262,6 @@ static void turn_clear(struct turn *t)
         struct staged *s = t->sends;
         t->sends = s->next;
         staged_free(s);
-    }
-    while (t->rows != NULL) {
-        struct outbox_row *r = t->rows;
-        t->rows = r->next;
-        free(r->local_id);
-        free(r->channel);
-        free(r->contact);
-        free(r->kind);
-        free(r->body);
-        free(r->template_name);
-        free(r);
     }
     while (t->finishes != NULL) {
         struct finish *f = t->finishes;
@@ -330,31 +315,25 @@ static void turn_finish(struct turn *t, long long rowid, enum pl_inbox_state sta
     t->finishes_tail = &f->next;
 }
 
-/* Keep a handler's message: an outbox row now, the sender after the commit. */
+/* Keep a handler's message: an outbox row in the commit, the sender after it. */
 static int turn_send(struct turn *t, const struct channel *ch, const char *contact,
                      const struct pl_send *s)
 {
-    struct outbox_row *r = calloc(1, sizeof *r);
     struct staged *st = calloc(1, sizeof *st);
-    if (r == NULL || st == NULL) {
-        free(r);
-        free(st);
+    if (st == NULL)
         return -1;
-    }
-    r->local_id = strdup(s->local_id);
-    r->channel = strdup(ch->cfg->id);
-    r->contact = strdup(contact);
-    r->kind = strdup(s->kind);
-    r->body = strdup(s->body);
-    r->template_name = dup_or_null(s->template_name);
-    *t->rows_tail = r;
-    t->rows_tail = &r->next;
     st->local_id = strdup(s->local_id);
     st->channel = strdup(ch->cfg->id);
     st->phone_number_id = strdup(ch->cfg->phone_number_id);
     st->contact = strdup(contact);
     st->kind = strdup(s->kind);
     st->body = strdup(s->body);
+    st->template_name = dup_or_null(s->template_name);
+    if (!st->local_id || !st->channel || !st->phone_number_id || !st->contact || !st->kind ||
+        !st->body || (s->template_name != NULL && st->template_name == NULL)) {
+        staged_free(st);
+        return -1;
+    }
     *t->sends_tail = st;
     t->sends_tail = &st->next;
     return 0;
@@ -697,7 +676,7 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
     pl_map_each(t->contacts, contact_put_each, &ctx);
     if (ctx.rc != 0)
         goto rollback;
-    for (struct outbox_row *r = t->rows; r != NULL; r = r->next)
+    for (struct staged *r = t->sends; r != NULL; r = r->next)
         if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->contact, r->kind, r->body,
                                 r->template_name, now, &err) != 0)
             goto rollback;
