@@ -30,9 +30,11 @@
 #include "outbound.h"
 #include "rules.h"
 #include "store.h"
+#include "watch.h"
 
 #define TRIGGER_WAIT_S 30
 #define RETRY_AFTER_STORE_ERROR_MS 500
+#define RELOAD_QUIET_MS 50 /* editors write in bursts: reload once they are quiet this long */
 
 struct channel {
     const struct pl_channel_config *cfg;
@@ -40,6 +42,7 @@ struct channel {
     char version[17];         /* first 16 hex digits of the script's SHA-256 */
     long long loaded_at;
     char *last_error; /* the last load error, NULL after a good load */
+    long long dirty_ms; /* a watched file changed at this time (monotonic ms); 0: clean */
 };
 
 /* A trigger request waiting for its answer. */
@@ -89,12 +92,15 @@ struct turn {
 
 struct pl_engine {
     const struct pl_config *cfg;
+    struct pl_config *owned_cfg;   /* a config from SIGHUP that the engine frees */
+    struct pl_config *pending_cfg; /* handed over by pl_engine_reconfigure, not yet applied */
     const struct pl_limits *lim;
     char *stdlib_dir;
     struct channel *channels;
     size_t nchannels;
     struct pl_outbound *out;
     struct pl_store *store;
+    struct pl_watch *watch; /* NULL when inotify is unavailable: no hot reload */
     struct report *reports, **reports_tail; /* engine thread only */
     pthread_t thread;
     int started;
@@ -115,27 +121,62 @@ static long long now_s(void)
 
 /* ---- channels ---- */
 
-static void hash_file(const char *path, char out[17])
+/* The version of a loaded script: the first 16 hex digits of the SHA-256 of every file it
+ * loaded (the script, then each module it required), in load order. */
+static void hash_files(const char *const *paths, char out[17])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char buf[8192];
     size_t n;
-    FILE *f = fopen(path, "rb");
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
     strcpy(out, "unknown");
-    if (f == NULL || ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+    if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
         goto out;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        EVP_DigestUpdate(ctx, buf, n);
+    for (; *paths != NULL; paths++) {
+        FILE *f = fopen(*paths, "rb");
+        if (f == NULL)
+            continue;
+        EVP_DigestUpdate(ctx, *paths, strlen(*paths) + 1);
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            EVP_DigestUpdate(ctx, buf, n);
+        fclose(f);
+    }
     if (EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen >= 8)
         for (int i = 0; i < 8; i++)
             snprintf(out + 2 * i, 3, "%02x", md[i]);
 out:
-    if (f != NULL)
-        fclose(f);
     EVP_MD_CTX_free(ctx);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Watch every file the channel's script loaded (or, when nothing loaded yet, its script). */
+static void channel_watch(struct pl_engine *e, struct channel *ch)
+{
+    int tag = (int)(ch - e->channels);
+    struct pl_error err;
+
+    if (e->watch == NULL)
+        return;
+    pl_watch_forget(e->watch, tag);
+    const char *const *files = ch->script != NULL ? pl_script_files(ch->script) : NULL;
+    if (files == NULL || files[0] == NULL) {
+        if (pl_watch_add(e->watch, ch->cfg->script, tag, &err) != 0)
+            pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s",
+                   err.msg);
+        return;
+    }
+    for (; *files != NULL; files++)
+        if (pl_watch_add(e->watch, *files, tag, &err) != 0)
+            pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s",
+                   err.msg);
 }
 
 /* Load (or reload) a channel's script. On failure the old version keeps serving. */
@@ -167,9 +208,11 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
         return;
     }
     pthread_mutex_lock(&e->lock);
+    /* the swap: the next event runs on the new state; none is running now (this thread runs
+     * them all, between turns), so the old state can go at once */
     pl_script_free(ch->script);
     ch->script = s;
-    hash_file(ch->cfg->script, ch->version);
+    hash_files(pl_script_files(s), ch->version);
     ch->loaded_at = now_s();
     free(ch->last_error);
     ch->last_error = NULL;
@@ -184,6 +227,40 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
            PL_FIELDS("channel", ch->cfg->id, "event", "load", "script", ch->cfg->script,
                      "version", ch->version),
            "script loaded");
+}
+
+static void mark_dirty(void *ud, int tag)
+{
+    struct pl_engine *e = ud;
+    if (tag >= 0 && (size_t)tag < e->nchannels)
+        e->channels[tag].dirty_ms = now_ms();
+}
+
+/* Reload the channels whose files changed and have been quiet for RELOAD_QUIET_MS. Returns the
+ * milliseconds until the next one is due, or -1 when none is waiting. */
+static long reload_changed(struct pl_engine *e)
+{
+    long long now = now_ms();
+    long next = -1;
+
+    if (e->watch != NULL)
+        pl_watch_read(e->watch, mark_dirty, e);
+    for (size_t i = 0; i < e->nchannels; i++) {
+        struct channel *ch = &e->channels[i];
+        if (ch->dirty_ms == 0)
+            continue;
+        long wait = (long)(ch->dirty_ms + RELOAD_QUIET_MS - now);
+        if (wait > 0) {
+            next = next < 0 || wait < next ? wait : next;
+            continue;
+        }
+        ch->dirty_ms = 0;
+        pl_log(PL_LOG_INFO, PL_FIELDS("channel", ch->cfg->id, "event", "reload"),
+               "a script file changed; loading it into a fresh state");
+        channel_load(e, ch);
+        channel_watch(e, ch);
+    }
+    return next;
 }
 
 static struct channel *channel_by_phone(struct pl_engine *e, const char *pnid)
@@ -779,6 +856,101 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
     return NULL;
 }
 
+/* ---- reconfiguration (SIGHUP) ---- */
+
+static int same_channel(const struct pl_channel_config *a, const struct pl_channel_config *b)
+{
+    return strcmp(a->script, b->script) == 0 && a->cpu_ms == b->cpu_ms &&
+           a->memory_mb == b->memory_mb;
+}
+
+/* Switch to the pending config between turns: unchanged channels keep their loaded state,
+ * changed and new ones load, removed ones close. */
+static void apply_config(struct pl_engine *e)
+{
+    struct pl_config *cfg;
+    struct channel *next;
+
+    pthread_mutex_lock(&e->lock);
+    cfg = e->pending_cfg;
+    e->pending_cfg = NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (cfg == NULL)
+        return;
+    next = calloc(cfg->nchannels > 0 ? cfg->nchannels : 1, sizeof *next);
+    if (next == NULL) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "reconfigure"), "out of memory; config kept");
+        pl_config_free(cfg);
+        free(cfg);
+        return;
+    }
+    if (cfg->provider.kind != e->cfg->provider.kind ||
+        (cfg->provider.url != NULL && e->cfg->provider.url != NULL &&
+         strcmp(cfg->provider.url, e->cfg->provider.url) != 0))
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "reconfigure"),
+               "provider changes take effect after a restart");
+    for (size_t i = 0; i < cfg->nchannels; i++) {
+        struct channel *old = channel_by_id(e, cfg->channels[i].id);
+        next[i].cfg = &cfg->channels[i];
+        if (old != NULL && same_channel(old->cfg, next[i].cfg)) {
+            next[i].script = old->script;
+            memcpy(next[i].version, old->version, sizeof next[i].version);
+            next[i].loaded_at = old->loaded_at;
+            next[i].last_error = old->last_error;
+            old->script = NULL;
+            old->last_error = NULL;
+        }
+    }
+    for (size_t i = 0; i < e->nchannels; i++) {
+        if (e->channels[i].script != NULL || pl_config_channel(cfg, e->channels[i].cfg->id) == NULL)
+            pl_log(PL_LOG_INFO, PL_FIELDS("channel", e->channels[i].cfg->id, "event", "reconfigure"),
+                   pl_config_channel(cfg, e->channels[i].cfg->id) == NULL ? "channel removed"
+                                                                          : "channel changed");
+        pl_script_free(e->channels[i].script);
+        free(e->channels[i].last_error);
+        if (e->watch != NULL)
+            pl_watch_forget(e->watch, (int)i);
+    }
+    pthread_mutex_lock(&e->lock);
+    free(e->channels);
+    e->channels = next;
+    e->nchannels = cfg->nchannels;
+    e->cfg = cfg;
+    pthread_mutex_unlock(&e->lock);
+    for (size_t i = 0; i < e->nchannels; i++) {
+        if (next[i].script == NULL) {
+            if (next[i].last_error == NULL && channel_by_id(e, next[i].cfg->id) == &next[i])
+                pl_log(PL_LOG_INFO, PL_FIELDS("channel", next[i].cfg->id, "event", "reconfigure"),
+                       "channel added or changed; loading its script");
+            channel_load(e, &next[i]);
+        }
+        channel_watch(e, &next[i]);
+    }
+    if (e->owned_cfg != NULL) {
+        pl_config_free(e->owned_cfg);
+        free(e->owned_cfg);
+    }
+    e->owned_cfg = cfg;
+    char n[16];
+    snprintf(n, sizeof n, "%zu", e->nchannels);
+    pl_log(PL_LOG_INFO, PL_FIELDS("event", "reconfigure", "channels", n), "configuration reloaded");
+}
+
+int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg)
+{
+    struct pl_config *old;
+    pthread_mutex_lock(&e->lock);
+    old = e->pending_cfg;
+    e->pending_cfg = cfg;
+    pthread_mutex_unlock(&e->lock);
+    if (old != NULL) {
+        pl_config_free(old);
+        free(old);
+    }
+    pl_outbound_wakeup(e->out);
+    return 0;
+}
+
 /* ---- the thread ---- */
 
 static struct queued *take_all(struct pl_engine *e, struct queued *again, int *stopping)
@@ -809,14 +981,18 @@ static void *engine_main(void *arg)
     struct queued *again = NULL;
 
     for (;;) {
+        apply_config(e);
         long due = pl_outbound_next_due_ms(e->out);
+        long reload = reload_changed(e);
         int timeout = due < 0 || due > 1000 ? 1000 : (int)due;
         unsigned long long ran = 0;
+        if (reload >= 0 && reload < timeout)
+            timeout = (int)reload;
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
         else if (e->reports != NULL)
             timeout = 0;
-        pl_outbound_poll(e->out, timeout);
+        pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
         struct queued *q = take_all(e, again, &stopping);
         again = NULL;
         if (q != NULL || e->reports != NULL)
@@ -895,10 +1071,14 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
         pl_engine_free(e);
         return NULL;
     }
+    e->watch = pl_watch_new(err);
+    if (e->watch == NULL)
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "watch"), "no hot reload: %s", err->msg);
     e->nchannels = cfg->nchannels;
     for (size_t i = 0; i < cfg->nchannels; i++) {
         e->channels[i].cfg = &cfg->channels[i];
         channel_load(e, &e->channels[i]);
+        channel_watch(e, &e->channels[i]);
     }
     return e;
 }
@@ -1119,6 +1299,12 @@ void pl_engine_free(struct pl_engine *e)
     }
     pl_outbound_free(e->out);
     pl_store_close(e->store);
+    pl_watch_free(e->watch);
+    for (struct pl_config **c = (struct pl_config *[]){e->owned_cfg, e->pending_cfg, NULL}; *c;
+         c++) {
+        pl_config_free(*c);
+        free(*c);
+    }
     free(e->channels);
     free(e->stdlib_dir);
     pthread_mutex_destroy(&e->lock);

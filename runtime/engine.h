@@ -37,6 +37,12 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
 int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
                       const char *event_name, json_t *data, const char *idem_id, char **body);
 
+/* SIGHUP: switch to cfg (heap-allocated; the engine owns it from now on) between two turns.
+ * Channels that are unchanged keep their loaded script, changed and new ones load, removed ones
+ * close; events of the others go on. Listen address, secrets and provider need a restart.
+ * Returns 0. */
+int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg);
+
 /* The /healthz document (malloc'd JSON). */
 char *pl_engine_health(struct pl_engine *e);
 

@@ -148,6 +148,22 @@ static void register_secrets(const struct pl_config *cfg)
     pl_log_add_secret(cfg->provider.token);
 }
 
+/* SIGHUP: read the config again and hand it to the engine; a bad file changes nothing. */
+static void reconfigure(struct pl_engine *engine, const char *path)
+{
+    struct pl_config *cfg = calloc(1, sizeof *cfg);
+    struct pl_error err;
+
+    if (cfg == NULL || pl_config_load(path, cfg, &err) != 0) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "reconfigure", "code", "config"),
+               "SIGHUP: %s; the running configuration stays", cfg != NULL ? err.msg : "out of memory");
+        free(cfg);
+        return;
+    }
+    register_secrets(cfg);
+    pl_engine_reconfigure(engine, cfg);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct args a;
@@ -181,6 +197,7 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -216,7 +233,8 @@ static int cmd_serve(int argc, char **argv)
                      pl_provider_kind_name(cfg.provider.kind), "channels", nch, "version",
                      PL_VERSION),
            "parley is serving");
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        reconfigure(engine, a.config);
     pl_log(PL_LOG_INFO, PL_FIELDS("event", "stop", "signal", sig == SIGINT ? "INT" : "TERM"),
            "stopping: finishing queued events and sends");
     rc = 0;

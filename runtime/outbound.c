@@ -560,10 +560,12 @@ static void collect_done(struct pl_outbound *o)
     }
 }
 
-void pl_outbound_poll(struct pl_outbound *o, int timeout_ms)
+void pl_outbound_poll(struct pl_outbound *o, int timeout_ms, int extra_fd)
 {
+    struct curl_waitfd fd = {.fd = extra_fd, .events = CURL_WAIT_POLLIN};
     int running;
-    curl_multi_poll(o->multi, NULL, 0, timeout_ms, NULL);
+    curl_multi_poll(o->multi, extra_fd >= 0 ? &fd : NULL, extra_fd >= 0 ? 1 : 0, timeout_ms,
+                    NULL);
     curl_multi_perform(o->multi, &running);
     collect_done(o);
 }

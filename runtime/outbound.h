@@ -46,12 +46,13 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
                         const char *phone_number_id, const char *contact, const char *kind,
                         const char *body);
 
-/* Wait up to timeout_ms for network activity or pl_outbound_wakeup, then finish the transfers
+/* Wait up to timeout_ms for network activity, pl_outbound_wakeup or extra_fd becoming readable
+ * (-1: none), then finish the transfers
  * that are done: on_done for each accepted or failed message, retries scheduled. Starts nothing:
  * the caller records what on_done reported first, then calls pl_outbound_start. That way a
  * message the provider accepted but we have not recorded always holds its connection slot, and
  * a crash can duplicate at most max_connections messages. */
-void pl_outbound_poll(struct pl_outbound *o, int timeout_ms);
+void pl_outbound_poll(struct pl_outbound *o, int timeout_ms, int extra_fd);
 
 /* Start every message that is due, within the connection budget (the sandbox answers at once:
  * on_done runs before this returns). */
