@@ -1620,3 +1620,29 @@ int pl_rules_check_template_params(const struct pl_limits *lim, const char *part
             return -1;
     return 0;
 }
+
+/* ---- business-initiated messages ---- */
+
+int pl_rules_check_business(long long last_inbound, int opted_in, long daily_limit, long recent,
+                            int already, const char *contact, struct pl_verdict *v)
+{
+    if (last_inbound <= 0 && !opted_in) {
+        v->code = PL_NOT_OPTED_IN;
+        snprintf(v->detail, sizeof v->detail,
+                 "%.64s never wrote to this channel and has no recorded opt-in; record consent "
+                 "with chat:opt_in() or the opt_in column of a broadcast list",
+                 contact != NULL ? contact : "the contact");
+        return -1;
+    }
+    if (daily_limit >= 0 && !already && recent >= daily_limit) {
+        v->code = PL_DAILY_LIMIT;
+        snprintf(v->detail, sizeof v->detail,
+                 "the channel has sent business-initiated messages to %ld unique contacts in "
+                 "the last 24 hours; its limit is %ld",
+                 recent, daily_limit);
+        return -1;
+    }
+    v->code = PL_OK;
+    v->detail[0] = '\0';
+    return 0;
+}

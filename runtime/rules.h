@@ -179,6 +179,16 @@ long pl_rules_window_left(const struct pl_limits *lim, long long now, long long 
 int pl_rules_check_window(const struct pl_limits *lim, long long now, long long last_inbound,
                           struct pl_verdict *v);
 
+/* ---- business-initiated messages ---- */
+
+/* A message sent outside the window is business-initiated. It may go only to a contact who
+ * wrote before (last_inbound > 0) or whose opt-in is recorded (not_opted_in), and only while
+ * the channel has messaged fewer than daily_limit unique contacts in the rolling 24 hours
+ * (daily_limit; a negative limit is unlimited). `recent` is that count now, `already` whether
+ * this contact is one of them (then it costs nothing more). Returns 0 or -1 with v filled. */
+int pl_rules_check_business(long long last_inbound, int opted_in, long daily_limit, long recent,
+                            int already, const char *contact, struct pl_verdict *v);
+
 /* ---- templates (definitions and send-time parameters) ---- */
 
 enum pl_tpl_button_type {

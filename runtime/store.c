@@ -81,7 +81,17 @@ static const char schema_v1[] =
     " id TEXT NOT NULL,"
     " answer TEXT,"
     " created_at INTEGER,"
-    " PRIMARY KEY (channel, id)) WITHOUT ROWID;";
+    " PRIMARY KEY (channel, id)) WITHOUT ROWID;"
+    "CREATE TABLE business_sends ("
+    " channel TEXT NOT NULL,"
+    " contact TEXT NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY (channel, contact)) WITHOUT ROWID;"
+    "CREATE INDEX business_sends_at ON business_sends(channel, at);"
+    "CREATE TABLE settings ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT,"
+    " at INTEGER) WITHOUT ROWID;";
 
 /* ---- prepared statements ------------------------------------------------------------------ */
 
@@ -105,6 +115,12 @@ enum stmt_id {
     ST_OUT_COUNTS_CHANNEL,
     ST_TRIGGER_GET,
     ST_TRIGGER_PUT,
+    ST_BIZ_PUT,
+    ST_BIZ_RECENT,
+    ST_BIZ_PRUNE,
+    ST_SET_PUT,
+    ST_SET_GET,
+    ST_SET_PREFIX,
     ST_COUNT
 };
 
@@ -154,6 +170,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TRIGGER_GET] = "SELECT answer FROM triggers WHERE channel = ?1 AND id = ?2",
     [ST_TRIGGER_PUT] = "INSERT INTO triggers (channel, id, answer, created_at) "
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel, id) DO NOTHING",
+    [ST_BIZ_PUT] = "INSERT INTO business_sends (channel, contact, at) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT (channel, contact) DO UPDATE SET at = max(at, excluded.at)",
+    [ST_BIZ_RECENT] = "SELECT contact, at FROM business_sends WHERE channel = ?1 AND at > ?2",
+    [ST_BIZ_PRUNE] = "DELETE FROM business_sends WHERE at <= ?1",
+    [ST_SET_PUT] = "INSERT INTO settings (key, value, at) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
+    [ST_SET_GET] = "SELECT value, at FROM settings WHERE key = ?1",
+    [ST_SET_PREFIX] = "SELECT key, value, at FROM settings WHERE key >= ?1 AND key < ?2 "
+                      "ORDER BY key",
 };
 
 struct pl_store {
@@ -919,4 +944,115 @@ int pl_store_trigger_put(struct pl_store *s, const char *channel, const char *id
     bind_text(st, 3, answer);
     sqlite3_bind_int64(st, 4, at);
     return exec_stmt(s, st, err, "trigger_put");
+}
+
+/* ---- business-initiated recipients -------------------------------------------------------- */
+
+int pl_store_business_add(struct pl_store *s, const char *channel, const char *contact,
+                          long long at, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BIZ_PUT);
+
+    bind_text(st, 1, channel);
+    bind_text(st, 2, contact);
+    sqlite3_bind_int64(st, 3, at);
+    return exec_stmt(s, st, err, "business_add");
+}
+
+int pl_store_business_recent(struct pl_store *s, const char *channel, long long since,
+                             int (*fn)(void *ud, const char *contact, long long at), void *ud,
+                             struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BIZ_RECENT);
+    int step, stopped = 0;
+
+    bind_text(st, 1, channel);
+    sqlite3_bind_int64(st, 2, since);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1)) != 0) {
+            stopped = 1;
+            break;
+        }
+    done(st);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "business_recent");
+    return 0;
+}
+
+int pl_store_business_prune(struct pl_store *s, long long before, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BIZ_PRUNE);
+
+    sqlite3_bind_int64(st, 1, before);
+    return exec_stmt(s, st, err, "business_prune");
+}
+
+/* ---- settings ----------------------------------------------------------------------------- */
+
+int pl_store_setting_put(struct pl_store *s, const char *key, const char *value, long long at,
+                         struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_SET_PUT);
+
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    sqlite3_bind_int64(st, 3, at);
+    return exec_stmt(s, st, err, "setting_put");
+}
+
+int pl_store_setting_get(struct pl_store *s, const char *key, char **value, long long *at,
+                         struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_SET_GET);
+    int step, bad = 0;
+
+    *value = NULL;
+    if (at != NULL)
+        *at = 0;
+    bind_text(st, 1, key);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *value = column_dup(st, 0, &bad);
+        if (at != NULL)
+            *at = sqlite3_column_int64(st, 1);
+    }
+    done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return db_error(s, err, "setting_get");
+    if (bad)
+        return oom(err, "setting_get");
+    return 0;
+}
+
+int pl_store_settings_prefix(struct pl_store *s, const char *prefix,
+                             int (*fn)(void *ud, const char *key, const char *value,
+                                       long long at),
+                             void *ud, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_SET_PREFIX);
+    char *end = malloc(strlen(prefix) + 2);
+    int step, stopped = 0;
+
+    if (end == NULL)
+        return oom(err, "settings_prefix");
+    /* every key that starts with prefix sorts before prefix + U+10FFFF-ish high byte */
+    strcpy(end, prefix);
+    strcat(end, "\xff");
+    bind_text(st, 1, prefix);
+    bind_text(st, 2, end);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)) != 0) {
+            stopped = 1;
+            break;
+        }
+    done(st);
+    free(end);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "settings_prefix");
+    return 0;
 }

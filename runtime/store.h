@@ -136,4 +136,33 @@ int pl_store_trigger_get(struct pl_store *s, const char *channel, const char *id
 int pl_store_trigger_put(struct pl_store *s, const char *channel, const char *id,
                          const char *answer, long long at, struct pl_error *err);
 
+/* ---- business-initiated recipients (the daily limit) ---- */
+
+/* Record a business-initiated message to (channel, contact) at `at` (keeps the latest time). */
+int pl_store_business_add(struct pl_store *s, const char *channel, const char *contact,
+                          long long at, struct pl_error *err);
+
+/* Call fn for every contact of channel with a business-initiated message after `since`. */
+int pl_store_business_recent(struct pl_store *s, const char *channel, long long since,
+                             int (*fn)(void *ud, const char *contact, long long at), void *ud,
+                             struct pl_error *err);
+
+/* Forget recipients whose last business-initiated message is at or before `before`. */
+int pl_store_business_prune(struct pl_store *s, long long before, struct pl_error *err);
+
+/* ---- settings: small durable values (template statuses, messaging-limit tiers) ---- */
+
+int pl_store_setting_put(struct pl_store *s, const char *key, const char *value, long long at,
+                         struct pl_error *err);
+
+/* *value is malloc'd, or NULL when the key is absent; *at (may be NULL) its time. */
+int pl_store_setting_get(struct pl_store *s, const char *key, char **value, long long *at,
+                         struct pl_error *err);
+
+/* Call fn for every key that starts with prefix, in key order. */
+int pl_store_settings_prefix(struct pl_store *s, const char *prefix,
+                             int (*fn)(void *ud, const char *key, const char *value,
+                                       long long at),
+                             void *ud, struct pl_error *err);
+
 #endif

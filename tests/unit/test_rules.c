@@ -1587,6 +1587,42 @@ static void test_codes_and_tables(void)
               0);
 }
 
+/* ---- business-initiated messages ---- */
+
+static const struct {
+    const char *name;
+    long long last_inbound;
+    int opted_in;
+    long limit, recent;
+    int already;
+    enum pl_code want;
+    const char *detail;
+} business_cases[] = {
+    {"wrote before, under the limit", 1000, 0, 250, 10, 0, PL_OK, ""},
+    {"opted in, never wrote", 0, 1, 250, 10, 0, PL_OK, ""},
+    {"never wrote, no opt-in", 0, 0, 250, 0, 0, PL_NOT_OPTED_IN, "no recorded opt-in"},
+    {"limit reached", 1000, 0, 250, 250, 0, PL_DAILY_LIMIT, "250 unique contacts"},
+    {"one below the limit", 1000, 0, 250, 249, 0, PL_OK, ""},
+    {"limit reached, contact already counted", 1000, 0, 250, 250, 1, PL_OK, ""},
+    {"unlimited tier", 1000, 0, -1, 1000000, 0, PL_OK, ""},
+    {"zero limit", 1000, 0, 0, 0, 0, PL_DAILY_LIMIT, "its limit is 0"},
+    {"opt-in checked before the limit", 0, 0, 250, 250, 0, PL_NOT_OPTED_IN, "opt-in"},
+};
+
+static void test_business(void)
+{
+    for (size_t i = 0; i < sizeof business_cases / sizeof business_cases[0]; i++) {
+        struct pl_verdict v;
+        UNIT_CASE(business_cases[i].name);
+        int rc = pl_rules_check_business(business_cases[i].last_inbound, business_cases[i].opted_in,
+                                         business_cases[i].limit, business_cases[i].recent,
+                                         business_cases[i].already, "79991234567", &v);
+        CHECK_INT(rc, business_cases[i].want == PL_OK ? 0 : -1);
+        CHECK_STR(pl_code_name(v.code), pl_code_name(business_cases[i].want));
+        CHECK_CONTAINS(v.detail, business_cases[i].detail);
+    }
+}
+
 int main(void)
 {
     build_strings();
@@ -1605,5 +1641,6 @@ int main(void)
                sizeof status_cases / sizeof status_cases[0] +
                sizeof count_cases / sizeof count_cases[0] +
                sizeof code_cases / sizeof code_cases[0]);
+    test_business();
     return unit_report("rules");
 }

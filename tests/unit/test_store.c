@@ -100,7 +100,7 @@ static void test_open(void)
     pl_event_clear(&ev);
     pl_store_close(s);
     CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
-    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 4);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 6);
 
     UNIT_CASE("reopen keeps data and does not migrate again");
     s = pl_store_open(path, 1, &err);
@@ -961,6 +961,79 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
+/* ---- business-initiated recipients and settings ---- */
+
+static int collect_contact(void *ud, const char *contact, long long at)
+{
+    char *buf = ud;
+    char item[64];
+    snprintf(item, sizeof item, "%s@%lld;", contact, at);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_setting(void *ud, const char *key, const char *value, long long at)
+{
+    char *buf = ud;
+    char item[128];
+    snprintf(item, sizeof item, "%s=%s@%lld;", key, value != NULL ? value : "(null)", at);
+    strcat(buf, item);
+    return 0;
+}
+
+static void test_business_and_settings(void)
+{
+    struct pl_store *s = open_new("business.db");
+    struct pl_error err;
+    char buf[512] = "";
+    char *value = NULL;
+    long long at = -1;
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("business recipients keep the latest time per contact");
+    CHECK_INT(pl_store_business_add(s, "shop", "a", 100, &err), 0);
+    CHECK_INT(pl_store_business_add(s, "shop", "a", 50, &err), 0); /* older: ignored */
+    CHECK_INT(pl_store_business_add(s, "shop", "b", 200, &err), 0);
+    CHECK_INT(pl_store_business_add(s, "other", "c", 300, &err), 0);
+    CHECK_INT(pl_store_business_recent(s, "shop", 0, collect_contact, buf, &err), 0);
+    CHECK_CONTAINS(buf, "a@100;");
+    CHECK_CONTAINS(buf, "b@200;");
+    CHECK(strstr(buf, "c@") == NULL);
+    UNIT_CASE("recent means after `since`, exclusive");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_business_recent(s, "shop", 100, collect_contact, buf, &err), 0);
+    CHECK_STR(buf, "b@200;");
+    UNIT_CASE("prune forgets old recipients");
+    CHECK_INT(pl_store_business_prune(s, 200, &err), 0);
+    buf[0] = '\0';
+    CHECK_INT(pl_store_business_recent(s, "shop", 0, collect_contact, buf, &err), 0);
+    CHECK_STR(buf, "");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_business_recent(s, "other", 0, collect_contact, buf, &err), 0);
+    CHECK_STR(buf, "c@300;");
+
+    UNIT_CASE("a missing setting is NULL");
+    CHECK_INT(pl_store_setting_get(s, "nope", &value, &at, &err), 0);
+    CHECK(value == NULL);
+    CHECK_INT(at, 0);
+    UNIT_CASE("settings round-trip and replace");
+    CHECK_INT(pl_store_setting_put(s, "tpl:shop:promo:ru", "PAUSED", 10, &err), 0);
+    CHECK_INT(pl_store_setting_put(s, "tpl:shop:promo:ru", "APPROVED", 20, &err), 0);
+    CHECK_INT(pl_store_setting_put(s, "tpl:shop:order:ru", "FLAGGED", 30, &err), 0);
+    CHECK_INT(pl_store_setting_put(s, "tpl:shopx:a:ru", "DISABLED", 40, &err), 0);
+    CHECK_INT(pl_store_setting_put(s, "limit:shop", "2000", 50, &err), 0);
+    CHECK_INT(pl_store_setting_get(s, "tpl:shop:promo:ru", &value, &at, &err), 0);
+    CHECK_STR(value, "APPROVED");
+    CHECK_INT(at, 20);
+    free(value);
+    UNIT_CASE("a prefix scan returns exactly the keys with that prefix, in order");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_settings_prefix(s, "tpl:shop:", collect_setting, buf, &err), 0);
+    CHECK_STR(buf, "tpl:shop:order:ru=FLAGGED@30;tpl:shop:promo:ru=APPROVED@20;");
+    pl_store_close(s);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/parley-store-XXXXXX");
@@ -977,6 +1050,7 @@ int main(void)
     test_outbox_states();
     test_outbox_misc();
     test_triggers();
+    test_business_and_settings();
     test_threads();
     test_throughput();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
