@@ -61,6 +61,10 @@ const struct pl_channel_config *pl_config_channel(const struct pl_config *cfg, c
 const struct pl_channel_config *pl_config_channel_by_phone(const struct pl_config *cfg,
                                                            const char *phone_number_id);
 
+/* For parley test and parley chat, which use no secret: an unset `$NAME` loads as a
+ * placeholder instead of failing. Process-wide. */
+void pl_config_env_optional(int optional);
+
 /* "cloud-api" / "sandbox". */
 const char *pl_provider_kind_name(enum pl_provider_kind kind);
 

@@ -112,11 +112,18 @@ struct pl_engine {
     int stopping;
     long grace_ms;
     unsigned long long seq;
+    long long clock_offset; /* seconds added to the wall clock (parley test / chat: advance) */
 };
 
 static long long now_s(void)
 {
     return (long long)time(NULL);
+}
+
+/* The clock the rules and scripts see: the wall clock, moved on by `advance` in tests. */
+static long long engine_now(const struct pl_engine *e)
+{
+    return (long long)time(NULL) + e->clock_offset;
 }
 
 /* ---- channels ---- */
@@ -505,7 +512,8 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
     if (ev->kind == PL_EVENT_MESSAGE || ev->kind == PL_EVENT_PRESS) {
         /* The window opens when the customer writes (by the provider's clock, never later
          * than now). */
-        long long ts = ev->timestamp > 0 && ev->timestamp <= now_s() ? ev->timestamp : now_s();
+        long long now = engine_now(e);
+        long long ts = ev->timestamp > 0 && ev->timestamp <= now ? ev->timestamp : now;
         if (ts > c->last_inbound)
             c->last_inbound = ts;
     }
@@ -529,7 +537,7 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         .contact_name = c->name,
         .session_json = c->session,
         .event = ev->data,
-        .now = now_s(),
+        .now = engine_now(e),
         .last_inbound = c->last_inbound,
         .opted_in = c->opted_in,
         .language = ch->cfg->language,
@@ -584,11 +592,12 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         call.opt_in_source = NULL;
     }
     turn_finish(t, q->rowid, PL_INBOX_DONE, NULL, NULL);
-    if (ev->kind == PL_EVENT_TRIGGER) {
-        json_t *j = json_pack("{s:s?,s:o}", "id", ev->id, "messages", ids);
+    if (ev->kind == PL_EVENT_TRIGGER || q->waiter != NULL) {
+        json_t *j = json_pack("{s:s?,s:o}", "id", ev->kind == PL_EVENT_TRIGGER ? ev->id : NULL,
+                              "messages", ids);
         char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(j);
-        if (body != NULL && ev->id != NULL) {
+        if (body != NULL && ev->kind == PL_EVENT_TRIGGER && ev->id != NULL) {
             char *copy = strdup(body);
             if (copy != NULL && pl_map_set(t->triggers, key, copy, NULL) != 0)
                 free(copy);
@@ -665,7 +674,7 @@ static int record_reports(struct pl_engine *e, struct queued **events)
     if (pl_store_begin(e->store, &err) != 0)
         goto fail;
     for (r = e->reports; r != NULL; r = r->next) {
-        long long at = now_s();
+        long long at = engine_now(e);
         int rc = r->failed ? pl_store_outbox_failed(e->store, r->local_id, r->code, r->title,
                                                     r->details, at, &err)
                            : pl_store_outbox_sent(e->store, r->local_id, r->wamid, at, &err);
@@ -699,7 +708,7 @@ static int record_reports(struct pl_engine *e, struct queued **events)
             q->ev.phone_number_id = strdup(ch->cfg->phone_number_id);
             q->ev.contact = strdup(r->contact);
             q->ev.status = strdup("failed");
-            q->ev.timestamp = now_s();
+            q->ev.timestamp = engine_now(e);
             q->ev.data = json_pack("{s:s,s:s,s:I,s:s,s:{s:I,s:s,s:s}}", "message_id",
                                    r->local_id, "status", "failed", "timestamp",
                                    (json_int_t)q->ev.timestamp, "recipient", r->contact, "error",
@@ -741,7 +750,7 @@ static void contact_put_each(void *ud, const char *key, void *value)
 static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *events)
 {
     struct pl_error err;
-    long long now = now_s();
+    long long now = engine_now(e);
     struct {
         struct pl_engine *e;
         int rc;
@@ -1182,6 +1191,93 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
     }
 }
 
+/* ---- in-process use: parley test and parley chat (no engine thread) ---- */
+
+/* Run turns in the caller's thread until nothing is left to do now: no queued event, no
+ * report of the sender unrecorded, nothing due to send (the sandbox answers at once). */
+static void drain(struct pl_engine *e)
+{
+    int stopping;
+    for (int guard = 0; guard < 10000; guard++) {
+        unsigned long long ran = 0;
+        apply_config(e);
+        reload_changed(e);
+        struct queued *q = take_all(e, NULL, &stopping);
+        if (q == NULL && e->reports == NULL) {
+            pl_outbound_start(e->out);
+            if (e->reports == NULL)
+                break;
+            continue;
+        }
+        struct queued *again = run_turn(e, q, &ran);
+        while (again != NULL) { /* a store failure in a test: give up on these */
+            struct queued *next = again->next;
+            free_queued(again);
+            again = next;
+        }
+        if (e->reports == NULL)
+            pl_outbound_start(e->out);
+        e->done += ran;
+    }
+}
+
+int pl_engine_run(struct pl_engine *e, struct pl_event *ev, char **body)
+{
+    struct waiter w = {.done = 0};
+    struct queued *q = calloc(1, sizeof *q);
+
+    *body = NULL;
+    if (q == NULL) {
+        pl_event_clear(ev);
+        *body = error_body("internal", "out of memory");
+        return 500;
+    }
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.done_cv, NULL);
+    q->ev = *ev;
+    memset(ev, 0, sizeof *ev);
+    q->waiter = &w;
+    enqueue(e, q);
+    drain(e);
+    pthread_cond_destroy(&w.done_cv);
+    pthread_mutex_destroy(&w.lock);
+    if (!w.done) { /* answered by nobody: an event kind without a handler */
+        *body = strdup("{\"messages\":[]}");
+        return 200;
+    }
+    *body = w.body;
+    return w.status;
+}
+
+void pl_engine_set_sink(struct pl_engine *e, pl_sink_fn sink, void *ud)
+{
+    pl_outbound_set_sink(e->out, sink, ud);
+}
+
+void pl_engine_advance(struct pl_engine *e, long long seconds)
+{
+    e->clock_offset += seconds;
+}
+
+long long pl_engine_now(const struct pl_engine *e)
+{
+    return engine_now(e);
+}
+
+char *pl_engine_session(struct pl_engine *e, const char *channel, const char *contact)
+{
+    struct pl_contact c;
+    struct pl_error err;
+    char *session;
+
+    if (pl_store_contact_get(e->store, channel, contact, &c, &err) != 0)
+        return NULL;
+    session = c.session;
+    c.session = NULL;
+    pl_contact_clear(&c);
+    return session;
+}
+
 int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
                       const char *event_name, json_t *data, const char *idem_id, char **body)
 {
@@ -1206,7 +1302,7 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     q->ev.phone_number_id = strdup(channel); /* trigger events route by channel id */
     q->ev.contact = strdup(to);
     q->ev.id = dup_or_null(idem_id);
-    q->ev.timestamp = now_s();
+    q->ev.timestamp = engine_now(e);
     q->ev.data = json_pack("{s:s,s:O,s:s?}", "name", event_name, "data",
                            data != NULL ? data : json_null(), "id", idem_id);
     if (enqueue(e, q) != 0) {
@@ -1215,6 +1311,8 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
         status = 503;
         goto out;
     }
+    if (!e->started) /* in-process: run it here */
+        drain(e);
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += TRIGGER_WAIT_S;
     pthread_mutex_lock(&w.lock);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "outbound.h"
 #include "error.h"
 #include "webhook.h"
 
@@ -30,7 +31,8 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err);
 void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids,
                       size_t n);
 
-/* POST /channels/{id}/trigger: run on_trigger for contact `to` and wait for it. data is
+/* POST /channels/{id}/trigger: run on_trigger for contact `to` and wait for it (in-process, when
+ * the engine thread is not started: run it now). data is
  * borrowed. Returns the HTTP status (200, 404 unknown channel, 422 handler raised, 503 engine
  * stopping) and a malloc'd JSON body in *body. A repeated idem_id returns the first result and
  * runs nothing. */
@@ -51,5 +53,22 @@ char *pl_engine_health(struct pl_engine *e);
 void pl_engine_stop(struct pl_engine *e, long grace_ms);
 
 void pl_engine_free(struct pl_engine *e);
+
+/* ---- in-process use (parley test, parley chat): no engine thread is started ---- */
+
+/* Run one event (moved) now, in the caller's thread, with everything it causes (its sends,
+ * their acceptance, on_status for failures). Returns 200 with {"messages": [ids]} in *body, or
+ * 422 with {"error": {"code", "message"}} when the handler raised. Caller frees *body. */
+int pl_engine_run(struct pl_engine *e, struct pl_event *ev, char **body);
+
+/* Give every message the sandbox accepts to sink instead of printing it. */
+void pl_engine_set_sink(struct pl_engine *e, pl_sink_fn sink, void *ud);
+
+/* Move the engine's clock (the one the rules and os.time() see) on by seconds. */
+void pl_engine_advance(struct pl_engine *e, long long seconds);
+long long pl_engine_now(const struct pl_engine *e);
+
+/* The stored chat.session of (channel, contact) as JSON (malloc'd), or NULL. */
+char *pl_engine_session(struct pl_engine *e, const char *channel, const char *contact);
 
 #endif

@@ -361,6 +361,17 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t path
     return out;
 }
 
+void pl_lua_push_json(lua_State *L, json_t *j)
+{
+    push_json(L, j);
+}
+
+json_t *pl_lua_to_json(lua_State *L, int idx, char *err, size_t errsz)
+{
+    char path[256] = "value";
+    return to_json(L, idx, 0, path, sizeof path, err, errsz);
+}
+
 /* ---- the sandbox ---- */
 
 static int l_print(lua_State *L)

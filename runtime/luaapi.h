@@ -5,6 +5,7 @@
 #define PL_LUAAPI_H
 
 #include <jansson.h>
+#include <lua.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -82,5 +83,12 @@ size_t pl_script_memory(const struct pl_script *s);
 /* The files the script has loaded so far (the script, then each module `require`d): a
  * NULL-terminated array owned by the script; the watcher uses it. */
 const char *const *pl_script_files(const struct pl_script *s);
+
+/* JSON <-> Lua, the conversions chat.session and events use (for the test runner too).
+ * pl_lua_push_json pushes j (objects and arrays become tables, null nil); raises only on memory
+ * errors. pl_lua_to_json converts the value at idx without raising: a new reference, or NULL
+ * with a message naming the offending key in err. */
+void pl_lua_push_json(lua_State *L, json_t *j);
+json_t *pl_lua_to_json(lua_State *L, int idx, char *err, size_t errsz);
 
 #endif

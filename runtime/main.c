@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "post.h"
 #include "rules.h"
+#include "scenario.h"
 
 #define EXIT_PROBLEM 1
 #define EXIT_USAGE 2
@@ -33,6 +34,8 @@ static const char usage[] =
     "\n"
     "  serve   [-c parley.json]                  run the webhook server and scenarios\n"
     "  check   [-c parley.json | SCRIPT.lua...]  load config and scripts; report problems\n"
+    "  test    [-v] [TEST.lua...]                run scenario tests (default: tests/scenarios,\n"
+    "                                            examples/*/tests)\n"
     "  post    [-c parley.json] [--channel ID] [--from WA_ID] [--name NAME]\n"
     "          (TEXT | --press ID [--title T] | --list ID)\n"
     "                                            post a signed sample webhook to a running "
@@ -382,6 +385,27 @@ static int cmd_post(int argc, char **argv)
     return status == 200 ? 0 : EXIT_PROBLEM;
 }
 
+static int cmd_test(int argc, char **argv)
+{
+    struct args a;
+    int rc, verbose = 0;
+
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            i--;
+        }
+    if ((rc = parse_args(argc, argv, &a, " ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    rc = pl_scenario_run(a.rest, a.nrest, stdlib_dir(), verbose);
+    free(a.rest);
+    return rc;
+}
+
 static int cmd_version(void)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -411,6 +435,8 @@ int main(int argc, char **argv)
         rc = cmd_check(argc, argv);
     else if (strcmp(argv[1], "post") == 0)
         rc = cmd_post(argc, argv);
+    else if (strcmp(argv[1], "test") == 0)
+        rc = cmd_test(argc, argv);
     else
         rc = bad_usage("unknown command '%s'", argv[1]);
     curl_global_cleanup();

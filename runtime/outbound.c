@@ -201,6 +201,8 @@ struct pl_outbound {
     struct msg *head, *tail; /* every message not yet done, in queue order */
     size_t pending, inflight;
     unsigned rng;
+    pl_sink_fn sink;
+    void *sink_ud;
 };
 
 static long long now_ms(void)
@@ -389,6 +391,8 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
             json_string_value(json_object_get(json_array_get(json_object_get(root, "messages"), 0),
                                               "id"));
         if (wamid != NULL) {
+            if (o->sink != NULL)
+                o->sink(o->sink_ud, m->channel, m->contact, m->local_id, wamid, m->body);
             snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", m->channel, m->kind);
             pl_metrics_add("parley_messages_out_total", labels, 1);
             finish(o, m, wamid, 0, NULL, NULL);
@@ -499,7 +503,7 @@ static void send_sandbox(struct pl_outbound *o, struct msg *m)
     char *resp = NULL;
     int http;
     m->attempts++;
-    http = pl_sandbox_send(m->channel, m->body, &resp, NULL);
+    http = pl_sandbox_send(m->channel, m->body, &resp, o->sink != NULL ? NULL : stdout);
     handle_answer(o, m, http, resp, resp != NULL ? strlen(resp) : 0, NULL);
     free(resp);
 }
@@ -577,6 +581,12 @@ void pl_outbound_start(struct pl_outbound *o)
     curl_multi_perform(o->multi, &running);
 }
 
+void pl_outbound_set_sink(struct pl_outbound *o, pl_sink_fn sink, void *ud)
+{
+    o->sink = sink;
+    o->sink_ud = ud;
+}
+
 void pl_outbound_wakeup(struct pl_outbound *o)
 {
     curl_multi_wakeup(o->multi);
@@ -598,4 +608,163 @@ long pl_outbound_next_due_ms(const struct pl_outbound *o)
             best = wait;
     }
     return (long)best;
+}
+
+/* ---- the template request body ---- */
+
+/* {"type":"text"[,"parameter_name":name],"text":value} for each parameter. */
+static json_t *text_params(const struct pl_tpl_param *params, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        json_t *p = json_pack("{s:s}", "type", "text");
+        if (p == NULL || json_array_append_new(list, p) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+        if (params[i].name != NULL)
+            json_object_set_new(p, "parameter_name", json_string(params[i].name));
+        json_object_set_new(p, "text", json_string(params[i].value != NULL ? params[i].value : ""));
+    }
+    return list;
+}
+
+/* {"type":part,"parameters":params}, stealing params. */
+static json_t *component(const char *part, json_t *params)
+{
+    return params != NULL ? json_pack("{s:s,s:o}", "type", part, "parameters", params) : NULL;
+}
+
+/* The header component, or NULL when the send gives the header nothing (or on OOM: *oom). */
+static json_t *template_header(const struct pl_template *tpl, const struct pl_tpl_send *send,
+                               int *oom)
+{
+    const char *format = tpl->header_format;
+    json_t *c;
+
+    if (format == NULL && tpl->header_text != NULL)
+        format = "TEXT";
+    if (format == NULL)
+        return NULL;
+    if (strcmp(format, "TEXT") == 0) {
+        if (send->header == NULL || send->nheader == 0)
+            return NULL;
+        c = component("header", text_params(send->header, send->nheader));
+    } else {
+        char kind[16];
+        size_t i;
+        if (send->header_media_link == NULL)
+            return NULL;
+        for (i = 0; format[i] != '\0' && i + 1 < sizeof kind; i++)
+            kind[i] = (char)(format[i] >= 'A' && format[i] <= 'Z' ? format[i] - 'A' + 'a'
+                                                                  : format[i]);
+        kind[i] = '\0';
+        c = json_pack("{s:s,s:[{s:s,s:{s:s}}]}", "type", "header", "parameters", "type", kind,
+                      kind, "link", send->header_media_link);
+    }
+    if (c == NULL)
+        *oom = 1;
+    return c;
+}
+
+/* One button component, or NULL when the value has nothing to send (or on OOM: *oom). */
+static json_t *template_button(const struct pl_template *tpl, const struct pl_tpl_button_value *bv,
+                               int *oom)
+{
+    char index[16];
+    const char *sub_type, *ptype;
+    json_t *c;
+
+    if (bv->value == NULL || bv->index < 0 || tpl->buttons == NULL ||
+        (size_t)bv->index >= tpl->nbuttons)
+        return NULL;
+    switch (tpl->buttons[bv->index].type) {
+    case PL_TPL_QUICK_REPLY:
+        sub_type = "quick_reply";
+        ptype = "payload";
+        break;
+    case PL_TPL_URL:
+        sub_type = "url";
+        ptype = "text";
+        break;
+    case PL_TPL_COPY_CODE:
+        sub_type = "copy_code";
+        ptype = "coupon_code";
+        break;
+    default:
+        return NULL; /* pl_templates_check refuses values for the other kinds */
+    }
+    snprintf(index, sizeof index, "%d", bv->index);
+    c = json_pack("{s:s,s:s,s:s,s:[{s:s,s:s}]}", "type", "button", "sub_type", sub_type, "index",
+                  index, "parameters", "type", ptype, ptype, bv->value);
+    if (c == NULL)
+        *oom = 1;
+    return c;
+}
+
+char *pl_outbound_template_json(const struct pl_template *tpl, const struct pl_tpl_send *send,
+                                const char *to, struct pl_error *err)
+{
+    json_t *root = NULL, *comps = NULL, *c, *tobj;
+    const struct pl_tpl_button_value *order[16];
+    size_t nb, i, j;
+    int oom = 0;
+    char *out;
+
+    if (tpl == NULL || send == NULL || to == NULL) {
+        pl_error_set(err, "script_error", "no template, send or recipient to build a message");
+        return NULL;
+    }
+    root = json_pack("{s:s,s:s,s:s,s:s}", "messaging_product", "whatsapp", "recipient_type",
+                     "individual", strchr(to, '.') != NULL ? "recipient" : "to", to, "type",
+                     "template");
+    comps = json_array();
+    tobj = json_pack("{s:s,s:{s:s}}", "name", tpl->name, "language", "code", tpl->language);
+    if (root == NULL || comps == NULL || tobj == NULL) {
+        json_decref(tobj);
+        goto oom;
+    }
+    json_object_set_new(root, "template", tobj);
+    c = template_header(tpl, send, &oom);
+    if (c != NULL)
+        json_array_append_new(comps, c);
+    if (send->body != NULL && send->nbody > 0) {
+        c = component("body", text_params(send->body, send->nbody));
+        if (c == NULL)
+            oom = 1;
+        else
+            json_array_append_new(comps, c);
+    }
+    /* button components in index order, whatever order the script gave them in */
+    nb = send->buttons != NULL ? send->nbuttons : 0;
+    if (nb > sizeof order / sizeof order[0])
+        nb = sizeof order / sizeof order[0]; /* a template has at most 10 buttons */
+    for (i = 0; i < nb; i++) {
+        for (j = i; j > 0 && order[j - 1]->index > send->buttons[i].index; j--)
+            order[j] = order[j - 1];
+        order[j] = &send->buttons[i];
+    }
+    for (i = 0; i < nb; i++) {
+        c = template_button(tpl, order[i], &oom);
+        if (c != NULL)
+            json_array_append_new(comps, c);
+    }
+    if (oom)
+        goto oom;
+    if (json_array_size(comps) > 0)
+        json_object_set(tobj, "components", comps);
+    json_decref(comps);
+    comps = NULL;
+    out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (out == NULL) {
+        root = NULL;
+        goto oom;
+    }
+    return out;
+oom:
+    json_decref(comps);
+    json_decref(root);
+    pl_error_set(err, "script_memory", "out of memory building the template message");
+    return NULL;
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "error.h"
 #include "rules.h"
+#include "templates.h"
 
 /* Build the Cloud API request body for a message already passed by the rules.
  * `to` is the contact (a wa_id, or a business-scoped user id "CC.…" sent as `recipient`).
@@ -16,6 +17,13 @@
  * message type ("text", "interactive", "image", "document"). */
 char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_message *m,
                                const char *to, const char **kind, struct pl_error *err);
+
+/* Build the Cloud API request body for a template send already passed by pl_templates_check
+ * (the message type is "template"): header, body and one button component per button value,
+ * components without parameters left out. `to` as for pl_outbound_message_json. Returns a
+ * malloc'd JSON string, or NULL with err on allocation failure or a NULL argument. */
+char *pl_outbound_template_json(const struct pl_template *tpl, const struct pl_tpl_send *send,
+                                const char *to, struct pl_error *err);
 
 struct pl_outbound;
 
@@ -57,6 +65,12 @@ void pl_outbound_poll(struct pl_outbound *o, int timeout_ms, int extra_fd);
 /* Start every message that is due, within the connection budget (the sandbox answers at once:
  * on_done runs before this returns). */
 void pl_outbound_start(struct pl_outbound *o);
+
+/* Instead of printing sandbox messages, give each accepted one to sink (parley test / chat).
+ * body is the request body, wamid the sandbox's id for it. */
+typedef void (*pl_sink_fn)(void *ud, const char *channel, const char *contact,
+                           const char *local_id, const char *wamid, const char *body);
+void pl_outbound_set_sink(struct pl_outbound *o, pl_sink_fn sink, void *ud);
 
 /* Wake a thread blocked in pl_outbound_poll (any thread may call it). */
 void pl_outbound_wakeup(struct pl_outbound *o);
