@@ -656,11 +656,11 @@ static json_t *template_header(const struct pl_template *tpl, const struct pl_tp
         if (send->header_media_link == NULL)
             return NULL;
         for (i = 0; format[i] != '\0' && i + 1 < sizeof kind; i++)
-            kind[i] = (char)(format[i] >= 'A' && format[i] <= 'Z' ? format[i] - 'A' + 'a'
-                                                                  : format[i]);
+            kind[i] =
+                (char)(format[i] >= 'A' && format[i] <= 'Z' ? format[i] - 'A' + 'a' : format[i]);
         kind[i] = '\0';
-        c = json_pack("{s:s,s:[{s:s,s:{s:s}}]}", "type", "header", "parameters", "type", kind,
-                      kind, "link", send->header_media_link);
+        c = json_pack("{s:s,s:[{s:s,s:{s:s}}]}", "type", "header", "parameters", "type", kind, kind,
+                      "link", send->header_media_link);
     }
     if (c == NULL)
         *oom = 1;
