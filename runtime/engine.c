@@ -256,7 +256,8 @@ static long reload_changed(struct pl_engine *e)
         struct channel *ch = &e->channels[i];
         if (ch->dirty_ms == 0)
             continue;
-        long wait = (long)(ch->dirty_ms + RELOAD_QUIET_MS - now);
+        /* in-process (chat, test) the next line comes after the edit is done: no need to wait */
+        long wait = e->started ? (long)(ch->dirty_ms + RELOAD_QUIET_MS - now) : 0;
         if (wait > 0) {
             next = next < 0 || wait < next ? wait : next;
             continue;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -33,6 +34,8 @@ static const char usage[] =
     "usage: parley <command> [options]\n"
     "\n"
     "  serve   [-c parley.json]                  run the webhook server and scenarios\n"
+    "  chat    [-c parley.json] [--channel ID] [--from WA_ID] [--name NAME]\n"
+    "                                            talk to a scenario in the terminal (sandbox)\n"
     "  check   [-c parley.json | SCRIPT.lua...]  load config and scripts; report problems\n"
     "  test    [-v] [TEST.lua...]                run scenario tests (default: tests/scenarios,\n"
     "                                            examples/*/tests)\n"
@@ -385,6 +388,34 @@ static int cmd_post(int argc, char **argv)
     return status == 200 ? 0 : EXIT_PROBLEM;
 }
 
+static int cmd_chat(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    int rc;
+
+    if ((rc = parse_args(argc, argv, &a, " c channel from name ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    if (a.nrest > 0) {
+        rc = bad_usage("chat takes no arguments (got %s)", a.rest[0]);
+        free(a.rest);
+        return rc;
+    }
+    pl_config_env_optional(1); /* the sandbox needs no secret */
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    rc = pl_chat_run(&cfg, a.channel, a.from, a.name, stdlib_dir());
+    pl_config_free(&cfg);
+    free(a.rest);
+    return rc;
+}
+
 static int cmd_test(int argc, char **argv)
 {
     struct args a;
@@ -437,6 +468,8 @@ int main(int argc, char **argv)
         rc = cmd_post(argc, argv);
     else if (strcmp(argv[1], "test") == 0)
         rc = cmd_test(argc, argv);
+    else if (strcmp(argv[1], "chat") == 0)
+        rc = cmd_chat(argc, argv);
     else
         rc = bad_usage("unknown command '%s'", argv[1]);
     curl_global_cleanup();

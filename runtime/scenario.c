@@ -19,12 +19,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "customer.h"
 #include "engine.h"
 #include "log.h"
 #include "luaapi.h"
 #include "sandbox.h"
 
-#define HISTORY 20 /* how far back press() looks for a button */
 
 /* One message the bot sent, not yet looked at by expect. */
 struct sent {
@@ -41,14 +41,9 @@ struct runner {
     struct pl_config cfg;
     int have_cfg;
     const struct pl_channel_config *channel;
-    char contact[128], name[128];
+    struct pl_customer cust; /* who the test talks as */
     struct pl_engine *engine;
-    struct sent *head, *tail;
-    char *history[HISTORY]; /* the bot's last messages, newest at [0], for press() */
-    char history_wamid[HISTORY][128];
-    char last_wamid[128];
-    unsigned long counter;
-    int ntests;
+    struct sent *head, *tail; /* messages expect() has not looked at */
 };
 
 static const char key_runner = 'r';
@@ -103,21 +98,7 @@ static void on_sent(void *ud, const char *channel, const char *contact, const ch
     else
         r->head = s;
     r->tail = s;
-    free(r->history[HISTORY - 1]);
-    memmove(&r->history[1], &r->history[0], (HISTORY - 1) * sizeof r->history[0]);
-    memmove(&r->history_wamid[1], &r->history_wamid[0],
-            (HISTORY - 1) * sizeof r->history_wamid[0]);
-    r->history[0] = strdup(body);
-    snprintf(r->history_wamid[0], sizeof r->history_wamid[0], "%s", wamid);
-    snprintf(r->last_wamid, sizeof r->last_wamid, "%s", wamid);
-}
-
-static void clear_history(struct runner *r)
-{
-    for (int i = 0; i < HISTORY; i++) {
-        free(r->history[i]);
-        r->history[i] = NULL;
-    }
+    pl_customer_remember(&r->cust, wamid, body);
 }
 
 /* Run ev (moved); raise "<test position>: <the scenario's error>" when the handler failed. */
@@ -136,19 +117,6 @@ static json_t *run(lua_State *L, struct runner *r, struct pl_event *ev)
         lua_error(L);
     }
     return j;
-}
-
-static void base_event(struct runner *r, struct pl_event *ev, enum pl_event_kind kind)
-{
-    char id[96];
-    memset(ev, 0, sizeof *ev);
-    snprintf(id, sizeof id, "wamid.TEST%lu", ++r->counter);
-    ev->kind = kind;
-    ev->phone_number_id = strdup(r->channel->phone_number_id);
-    ev->contact = strdup(r->contact);
-    ev->contact_name = r->name[0] != '\0' ? strdup(r->name) : NULL;
-    ev->id = strdup(id);
-    ev->timestamp = pl_engine_now(r->engine);
 }
 
 /* Push the ids of the messages the handler sent (from {"messages": [...]}). */
@@ -170,47 +138,8 @@ static int l_send(lua_State *L)
     const char *text = luaL_checkstring(L, 1);
     struct pl_event ev;
 
-    base_event(r, &ev, PL_EVENT_MESSAGE);
-    ev.data = json_pack("{s:s,s:s,s:s,s:I}", "id", ev.id, "type", "text", "text", text,
-                        "timestamp", (json_int_t)ev.timestamp);
+    pl_customer_text(&r->cust, pl_engine_now(r->engine), text, &ev);
     return push_ids(L, run(L, r, &ev));
-}
-
-/* Find label (a title or an id) among the buttons, list rows or template button values of a
- * message view. Returns 1 with kind, id and title set. */
-static int find_button(json_t *view, const char *label, const char **kind, const char **id,
-                       const char **title)
-{
-    json_t *v, *list = json_object_get(view, "list");
-    size_t i;
-
-    json_array_foreach(json_object_get(view, "buttons"), i, v)
-    {
-        const char *t = json_string_value(v);
-        const char *bid = json_string_value(json_array_get(json_object_get(view, "button_ids"), i));
-        if (bid != NULL && ((t != NULL && strcmp(t, label) == 0) || strcmp(bid, label) == 0)) {
-            *kind = "reply", *title = t, *id = bid;
-            return 1;
-        }
-    }
-    json_array_foreach(json_object_get(list, "rows"), i, v)
-    {
-        const char *t = json_string_value(v);
-        const char *rid = json_string_value(json_array_get(json_object_get(list, "ids"), i));
-        if (rid != NULL && ((t != NULL && strcmp(t, label) == 0) || strcmp(rid, label) == 0)) {
-            *kind = "list", *title = t, *id = rid;
-            return 1;
-        }
-    }
-    json_array_foreach(json_object_get(view, "button_values"), i, v)
-    {
-        const char *p = json_string_value(v);
-        if (p != NULL && strcmp(p, label) == 0) {
-            *kind = "template", *title = p, *id = p;
-            return 1;
-        }
-    }
-    return 0;
 }
 
 /* press(label): the customer presses the button (or picks the list row) with that title or id,
@@ -219,36 +148,11 @@ static int l_press(lua_State *L)
 {
     struct runner *r = active(L);
     const char *label = luaL_checkstring(L, 1);
-    const char *kind = NULL, *id = NULL, *title = NULL;
-    json_t *view = NULL;
-    int at;
+    char err[1024];
     struct pl_event ev;
 
-    for (at = 0; at < HISTORY && r->history[at] != NULL; at++) {
-        view = pl_sandbox_view(r->history[at]);
-        if (view != NULL && find_button(view, label, &kind, &id, &title))
-            break;
-        json_decref(view);
-        view = NULL;
-    }
-    if (view == NULL) {
-        json_t *last = r->history[0] != NULL ? pl_sandbox_view(r->history[0]) : NULL;
-        char *shown = last != NULL ? json_dumps(last, JSON_COMPACT) : NULL;
-        luaL_where(L, 1);
-        lua_pushfstring(L, "press(\"%s\"): no button or list row with that title or id in the "
-                           "bot's recent messages; the last one: %s",
-                        label, shown != NULL ? shown : "(none)");
-        free(shown);
-        json_decref(last);
-        lua_concat(L, 2);
-        return lua_error(L);
-    }
-    base_event(r, &ev, PL_EVENT_PRESS);
-    ev.data = json_pack("{s:s,s:s,s:s,s:{s:s},s:I,s:s}", "id", id, "title",
-                        title != NULL ? title : id, "kind", kind, "context", "id",
-                        r->history_wamid[at], "timestamp", (json_int_t)ev.timestamp,
-                        "message_id", ev.id);
-    json_decref(view);
+    if (pl_customer_press(&r->cust, pl_engine_now(r->engine), label, &ev, err, sizeof err) != 0)
+        return luaL_error(L, "%s", err);
     return push_ids(L, run(L, r, &ev));
 }
 
@@ -267,7 +171,8 @@ static int l_trigger(lua_State *L)
         if (data == NULL)
             return luaL_error(L, "trigger data: %s", err);
     }
-    int status = pl_engine_trigger(r->engine, r->channel->id, r->contact, name, data, id, &body);
+    int status =
+        pl_engine_trigger(r->engine, r->channel->id, r->cust.contact, name, data, id, &body);
     json_decref(data);
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
@@ -289,20 +194,12 @@ static int l_status(lua_State *L)
     struct runner *r = active(L);
     const char *st = luaL_checkstring(L, 1);
     lua_Integer code = luaL_optinteger(L, 2, 131026);
+    char err[256];
     struct pl_event ev;
 
-    if (r->last_wamid[0] == '\0')
-        return luaL_error(L, "status(\"%s\"): the bot has sent nothing yet", st);
-    base_event(r, &ev, PL_EVENT_STATUS);
-    free(ev.id);
-    ev.id = strdup(r->last_wamid);
-    ev.status = strdup(st);
-    ev.data = json_pack("{s:s,s:s,s:I,s:s}", "wamid", r->last_wamid, "status", st, "timestamp",
-                        (json_int_t)ev.timestamp, "recipient", r->contact);
-    if (strcmp(st, "failed") == 0)
-        json_object_set_new(ev.data, "error",
-                            json_pack("{s:I,s:s,s:s}", "code", (json_int_t)code, "title",
-                                      "Simulated failure", "details", "parley test"));
+    if (pl_customer_status(&r->cust, pl_engine_now(r->engine), st, (long)code, &ev, err,
+                           sizeof err) != 0)
+        return luaL_error(L, "%s", err);
     json_decref(run(L, r, &ev));
     return 0;
 }
@@ -332,7 +229,7 @@ static int l_advance(lua_State *L)
 static int l_session(lua_State *L)
 {
     struct runner *r = active(L);
-    char *s = pl_engine_session(r->engine, r->channel->id, r->contact);
+    char *s = pl_engine_session(r->engine, r->channel->id, r->cust.contact);
     json_t *j = s != NULL ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
     free(s);
     if (j == NULL)
@@ -347,8 +244,8 @@ static int l_session(lua_State *L)
 static int l_contact(lua_State *L)
 {
     struct runner *r = active(L);
-    snprintf(r->contact, sizeof r->contact, "%s", luaL_checkstring(L, 1));
-    snprintf(r->name, sizeof r->name, "%s", luaL_optstring(L, 2, ""));
+    snprintf(r->cust.contact, sizeof r->cust.contact, "%s", luaL_checkstring(L, 1));
+    snprintf(r->cust.name, sizeof r->cust.name, "%s", luaL_optstring(L, 2, ""));
     return 0;
 }
 
@@ -398,13 +295,14 @@ static int l_use(lua_State *L)
         channel = lua_tostring(L, -1);
         lua_getfield(L, 2, "contact");
         if (lua_isstring(L, -1))
-            snprintf(r->contact, sizeof r->contact, "%s", lua_tostring(L, -1));
+            snprintf(r->cust.contact, sizeof r->cust.contact, "%s", lua_tostring(L, -1));
         lua_getfield(L, 2, "name");
         if (lua_isstring(L, -1))
-            snprintf(r->name, sizeof r->name, "%s", lua_tostring(L, -1));
+            snprintf(r->cust.name, sizeof r->cust.name, "%s", lua_tostring(L, -1));
         lua_pop(L, 2); /* the channel string stays on the stack until we copy the pointer */
     }
     r->channel = channel != NULL ? pl_config_channel(&r->cfg, channel) : &r->cfg.channels[0];
+    r->cust.channel = r->channel;
     if (r->channel == NULL)
         return luaL_error(L, "%s has no channel \"%s\"", full, channel);
     return 0;
@@ -542,7 +440,6 @@ static int run_test(lua_State *L, struct runner *r, int index)
         return 0;
     }
     pl_engine_set_sink(r->engine, on_sent, r);
-    r->last_wamid[0] = '\0';
     lua_pushcfunction(L, msgh);
     lua_rawgeti(L, -2, 2);
     ok = lua_pcall(L, 0, 0, -2) == LUA_OK;
@@ -561,7 +458,7 @@ static int run_test(lua_State *L, struct runner *r, int index)
     pl_engine_free(r->engine);
     r->engine = NULL;
     clear_sent(r);
-    clear_history(r);
+    pl_customer_forget(&r->cust);
     return ok;
 }
 
@@ -577,8 +474,8 @@ static void run_file(const char *file, const char *stdlib_dir, int *passed, int 
     r.stdlib_dir = stdlib_dir;
     snprintf(r.dir, sizeof r.dir, "%.*s", slash != NULL ? (int)(slash - file) : 1,
              slash != NULL ? file : ".");
-    snprintf(r.contact, sizeof r.contact, "79991234567");
-    snprintf(r.name, sizeof r.name, "Тест");
+    snprintf(r.cust.contact, sizeof r.cust.contact, "79991234567");
+    snprintf(r.cust.name, sizeof r.cust.name, "Тест");
     snprintf(r.tmp, sizeof r.tmp, "/tmp/parley-test-XXXXXX");
     printf("# %s\n", file);
     if (mkdtemp(r.tmp) == NULL) {
