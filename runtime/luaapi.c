@@ -70,10 +70,10 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > osize && s->mem_used + (nsize - osize) > s->mem_limit) {
-        /* Lua retries the same request once after an emergency collection; failing twice
-         * means the memory is really in use, and the call is over however it catches it. */
-        if ((s->fail_pending && s->fail_ptr == ptr && s->fail_nsize == nsize) ||
-            nsize > s->mem_limit) /* lauxlib's buffers do not retry; this can never fit */
+        /* A refusal stands unless the very next request is the same one succeeding (Lua's
+         * retry after its emergency collection). Some refusals are never retried (lauxlib's
+         * buffers, a collection already running), so a pending refusal counts as final. */
+        if (s->fail_pending)
             s->mem_exceeded = 1;
         s->fail_pending = 1;
         s->fail_ptr = ptr;
@@ -83,9 +83,18 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     p = realloc(ptr, nsize);
     if (p != NULL) {
         s->mem_used = s->mem_used - osize + nsize;
+        if (s->fail_pending && (s->fail_ptr != ptr || s->fail_nsize != nsize))
+            s->mem_exceeded = 1; /* the refusal before this one was not retried: it stood */
         s->fail_pending = 0;
     }
     return p;
+}
+
+/* The call broke the memory cap: a refusal that stood, or one no retry has resolved (no retry
+ * can be pending while Lua code runs: Lua retries at once, inside the same allocation). */
+static int over_cap(const struct pl_script *s)
+{
+    return s->mem_exceeded || s->fail_pending;
 }
 
 static struct pl_script *script_of(lua_State *L)
@@ -112,7 +121,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     struct timespec now;
 
     (void)ar;
-    if (!s->timed_out && !s->mem_exceeded) {
+    if (!s->timed_out && !over_cap(s)) {
         cpu_now(&now);
         if (!past(&now, &s->deadline))
             return;
@@ -120,10 +129,16 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     }
     /* Fire on every line from now on, so a pcall in the script cannot outrun the abort. */
     lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
-    if (s->mem_exceeded)
-        luaL_error(L, "script_memory: the channel's Lua state reached its %d MiB memory cap",
-                   (int)(s->mem_limit >> 20));
-    luaL_error(L, "script_timeout: the handler used more than %d ms of CPU", (int)s->cpu_ms);
+    /* In a hook, level 0 is the interrupted Lua function: that is the author's line. */
+    luaL_where(L, 0);
+    if (over_cap(s))
+        lua_pushfstring(L, "script_memory: the channel's Lua state reached its %d MiB memory cap",
+                        (int)(s->mem_limit >> 20));
+    else
+        lua_pushfstring(L, "script_timeout: the handler used more than %d ms of CPU",
+                        (int)s->cpu_ms);
+    lua_concat(L, 2);
+    lua_error(L);
 }
 
 static void budget_start(struct pl_script *s, long ms)
@@ -896,28 +911,165 @@ static int l_chat_send(lua_State *L)
     return 1;
 }
 
-/* chat:template(name [, opts]) -> local message id. The registry arrives with the templates
- * subsystem; until a channel has one, every name is unknown. */
+/* Parameters from a Lua value: a list (positional) or a table with string keys (named).
+ * Values may be strings or numbers. The array lives in a userdata left on the stack. */
+static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *what,
+                                               size_t *n)
+{
+    struct pl_tpl_param *p;
+    size_t count = 0, i = 0;
+
+    *n = 0;
+    if (lua_isnoneornil(L, t))
+        return NULL;
+    t = lua_absindex(L, t);
+    if (lua_type(L, t) == LUA_TSTRING || lua_type(L, t) == LUA_TNUMBER) {
+        p = lua_newuserdatauv(L, sizeof *p, 0);
+        p->name = NULL;
+        p->value = lua_tostring(L, t); /* converted in place on the caller's stack */
+        *n = 1;
+        return p;
+    }
+    if (!lua_istable(L, t))
+        luaL_error(L, "%s must be a list or a table of values", what);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        count++;
+        lua_pop(L, 1);
+    }
+    p = lua_newuserdatauv(L, (count > 0 ? count : 1) * sizeof *p, 0);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        int kt = lua_type(L, -2), vt = lua_type(L, -1);
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
+            luaL_error(L, "%s: values must be strings or numbers, not %s", what,
+                       luaL_typename(L, -1));
+        if (vt == LUA_TNUMBER) { /* store the string form in the table, where it stays alive */
+            lua_pushvalue(L, -2);
+            lua_pushstring(L, lua_tostring(L, -2));
+            lua_rawset(L, t);
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1); /* re-read below */
+            lua_rawget(L, t);
+        }
+        if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+            lua_Integer k = lua_tointeger(L, -2);
+            if (k < 1 || (size_t)k > count)
+                luaL_error(L, "%s: positional parameters are a list 1..n", what);
+            p[k - 1].name = NULL;
+            p[k - 1].value = lua_tostring(L, -1);
+        } else if (kt == LUA_TSTRING) {
+            p[i].name = lua_tostring(L, -2);
+            p[i].value = lua_tostring(L, -1);
+        } else {
+            luaL_error(L, "%s: keys must be 1..n or parameter names", what);
+        }
+        i++;
+        lua_pop(L, 1);
+    }
+    *n = count;
+    return p;
+}
+
+/* opts.buttons for a template: values by 1-based position of the template's buttons
+ * ({ [2] = "A-17" } or a list); index = position - 1. Userdata left on the stack. */
+static const struct pl_tpl_button_value *parse_button_values(lua_State *L, int t, size_t *n)
+{
+    struct pl_tpl_button_value *b;
+    size_t count = 0, i = 0;
+
+    *n = 0;
+    if (lua_isnoneornil(L, t))
+        return NULL;
+    t = lua_absindex(L, t);
+    luaL_argcheck(L, lua_istable(L, t), 3, "opts.buttons must be a table of button values");
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        count++;
+        lua_pop(L, 1);
+    }
+    b = lua_newuserdatauv(L, (count > 0 ? count : 1) * sizeof *b, 0);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > 10)
+            luaL_error(L, "opts.buttons: keys are button positions 1..10");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "opts.buttons[%d] must be a string (a URL suffix or a payload)",
+                       (int)lua_tointeger(L, -2));
+        b[i].index = (int)lua_tointeger(L, -2) - 1;
+        b[i].value = lua_tostring(L, -1);
+        i++;
+        lua_pop(L, 1);
+    }
+    *n = count;
+    return b;
+}
+
+/* chat:template(name [, opts]) -> local message id. opts: lang, params, header, buttons. */
 static int l_chat_template(lua_State *L)
 {
+    static const char *const keys[] = {"lang", "params", "header", "buttons", NULL};
+    struct pl_script *s = script_of(L);
     struct pl_call *call = chat_call(L);
-    const char *name = luaL_checkstring(L, 2);
-    const char *lang = call->language;
-    char detail[300];
+    struct pl_tpl_send req;
+    const struct pl_template *tpl = NULL;
+    struct pl_verdict v;
+    struct pl_error err;
+    char *body;
 
+    memset(&req, 0, sizeof req);
+    req.name = luaL_checkstring(L, 2);
+    req.language = call->language;
     if (!lua_isnoneornil(L, 3)) {
-        static const char *const keys[] = {"lang", "params", "header", "buttons", NULL};
         luaL_checktype(L, 3, LUA_TTABLE);
         check_keys(L, 3, keys, "chat:template options");
-        const char *l = str_field(L, 3, "lang", "opts");
-        if (l != NULL)
-            lang = l;
+        const char *lang = str_field(L, 3, "lang", "opts");
+        if (lang != NULL)
+            req.language = lang;
+        rawfield(L, 3, "params");
+        req.body = parse_params(L, -1, "opts.params", &req.nbody);
+        int ht = rawfield(L, 3, "header");
+        if (ht == LUA_TTABLE) {
+            static const char *const hkeys[] = {"link", "text", NULL};
+            int h = lua_absindex(L, -1);
+            check_keys(L, h, hkeys, "opts.header");
+            req.header_media_link = str_field(L, h, "link", "opts.header");
+            const char *text = str_field(L, h, "text", "opts.header");
+            if (text != NULL) {
+                lua_pushstring(L, text);
+                req.header = parse_params(L, -1, "opts.header", &req.nheader);
+            }
+        } else if (ht != LUA_TNIL) {
+            req.header = parse_params(L, -1, "opts.header", &req.nheader);
+        }
+        rawfield(L, 3, "buttons");
+        req.buttons = parse_button_values(L, -1, &req.nbuttons);
     }
-    snprintf(detail, sizeof detail,
-             "template \"%s\" (%s): channel %s has no templates registry (set \"templates\" in "
-             "its config)",
-             name, lang != NULL ? lang : "?", call->channel);
-    return raise_code(L, PL_UNKNOWN_TEMPLATE, detail);
+    if (call->templates == NULL) {
+        char detail[300];
+        snprintf(detail, sizeof detail,
+                 "template \"%s\" (%s): channel %s has no templates registry (set \"templates\" in "
+                 "its config)",
+                 req.name, req.language != NULL ? req.language : "?", call->channel);
+        return raise_code(L, PL_UNKNOWN_TEMPLATE, detail);
+    }
+    if (pl_templates_check(call->templates, s->lim, &req, call->now, &tpl, &v) != 0)
+        return raise_code(L, v.code, v.detail);
+    /* outside the window a template is business-initiated: consent and the daily limit */
+    int business = pl_rules_window_left(s->lim, call->now, call->last_inbound) <= 0;
+    if (business &&
+        pl_rules_check_business(call->last_inbound, call->opted_in || call->opt_in,
+                                call->daily_limit, call->business_recent + (call->business ? 1 : 0),
+                                call->business_already || call->business, call->contact,
+                                &v) != 0)
+        return raise_code(L, v.code, v.detail);
+    body = pl_outbound_template_json(tpl, &req, call->contact, &err);
+    if (body == NULL)
+        return luaL_error(L, "script_memory: %s", err.msg);
+    add_send(L, call, body, "template", req.name);
+    if (business)
+        call->business = 1;
+    return 1;
 }
 
 static int l_chat_window(lua_State *L)
@@ -1107,12 +1259,12 @@ struct pl_script *pl_script_load(const struct pl_script_opts *opts, struct pl_er
     budget_start(s, s->cpu_ms * 5); /* loading may require modules: a little more room */
     rc = lua_pcall(s->L, 1, 0, 1);
     budget_stop(s);
-    if (rc != LUA_OK || s->timed_out || s->mem_exceeded) {
-        const char *msg = rc == LUA_ERRMEM || s->mem_exceeded
+    if (rc != LUA_OK || s->timed_out || over_cap(s)) {
+        const char *msg = rc == LUA_ERRMEM || over_cap(s)
                               ? "script_memory: the script reached its memory cap while loading"
                               : lua_tostring(s->L, -1);
         pl_error_set(err,
-                     rc == LUA_ERRMEM || s->mem_exceeded ? "script_memory"
+                     rc == LUA_ERRMEM || over_cap(s) ? "script_memory"
                      : s->timed_out                     ? "script_timeout"
                                                         : "script_error",
                      "%s", msg != NULL ? msg : "unknown error");
@@ -1165,6 +1317,7 @@ void pl_call_clear(struct pl_call *call)
     call->session_out = NULL;
     call->opt_in_source = NULL;
     call->opt_in = 0;
+    call->business = 0;
     call->traceback = NULL;
     call->code = PL_OK;
 }
@@ -1186,14 +1339,14 @@ int pl_script_call(struct pl_script *s, struct pl_call *call, struct pl_error *e
     rc = lua_pcall(L, 1, 0, 1);
     budget_stop(s);
     s->call = NULL;
-    if (rc == LUA_OK && !s->timed_out && !s->mem_exceeded) {
+    if (rc == LUA_OK && !s->timed_out && !over_cap(s)) {
         lua_settop(L, 0);
         return 0;
     }
     /* failed: nothing it queued leaves, the session stays as it was */
     const char *msg = lua_tostring(L, -1);
     enum pl_code code;
-    if (rc == LUA_ERRMEM || s->mem_exceeded) {
+    if (rc == LUA_ERRMEM || over_cap(s)) {
         code = PL_SCRIPT_MEMORY;
         if (rc == LUA_ERRMEM || msg == NULL || strstr(msg, "script_memory") == NULL)
             msg = "script_memory: the channel's Lua state reached its memory cap";

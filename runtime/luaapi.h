@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "rules.h"
+#include "templates.h"
 
 struct pl_script;
 
@@ -44,6 +45,10 @@ struct pl_call {
     long long last_inbound;   /* when the contact last wrote (0 = never): the window */
     int opted_in;             /* the contact has a recorded opt-in */
     const char *language;     /* the channel's default template language */
+    const struct pl_templates *templates; /* the channel's registry; NULL when it has none */
+    long daily_limit;         /* business-initiated recipients per rolling 24 h (<0: none) */
+    long business_recent;     /* recipients counted now */
+    int business_already;     /* this contact is one of them */
     /* local message ids: the caller's generator writes a NUL-terminated id into buf */
     void (*new_id)(void *ud, char *buf, size_t size);
     void *new_id_ud;
@@ -52,6 +57,7 @@ struct pl_call {
     size_t nsends;
     char *session_out;       /* the session after the call, as JSON (NULL when unchanged/absent) */
     int opt_in;              /* chat:opt_in() was called */
+    int business;            /* a business-initiated message was queued (counts for the limit) */
     char *opt_in_source;
     enum pl_code code;       /* PL_OK, or why the call failed */
     char *traceback;         /* on failure, the Lua traceback */

@@ -278,6 +278,10 @@ static void print_problem(const char *file, const struct pl_error *err)
         }
         colon = strchr(colon + 1, ':');
     }
+    /* no line: drop a leading "<file>: " the message may already have */
+    size_t n = strlen(file);
+    if (strncmp(msg, file, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+        msg += n + 2;
     printf("%s: %s: %s\n", file, err->code, msg);
 }
 
@@ -322,7 +326,14 @@ static int cmd_check(int argc, char **argv)
         return problems > 0 ? EXIT_PROBLEM : 0;
     }
     if (pl_config_load(a.config, &cfg, &err) != 0) {
-        printf("%s: config: %s\n", a.config, err.msg);
+        /* err.msg is "<file>: <key path>: <problem>": put the code after the file */
+        size_t n = strlen(a.config);
+        if (strncmp(err.msg, a.config, n) == 0 && err.msg[n] == ':' && err.msg[n + 1] == ' ')
+            printf("%s: config: %s\n", a.config, err.msg + n + 2);
+        else if (strncmp(err.msg, a.config, n) == 0 && err.msg[n] == ':')
+            printf("%s\n", err.msg); /* "<file>:<line>:<col>: …" already says where */
+        else
+            printf("%s: config: %s\n", a.config, err.msg);
         free(a.rest);
         return EXIT_PROBLEM;
     }

@@ -81,14 +81,18 @@ static const char schema_v1[] =
     " id TEXT NOT NULL,"
     " answer TEXT,"
     " created_at INTEGER,"
-    " PRIMARY KEY (channel, id)) WITHOUT ROWID;"
-    "CREATE TABLE business_sends ("
+    " PRIMARY KEY (channel, id)) WITHOUT ROWID;";
+
+/* Version 2: the daily limit's recipients and small durable settings (IF NOT EXISTS: a step
+ * must be safe to run on a file that already has part of it). */
+static const char schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS business_sends ("
     " channel TEXT NOT NULL,"
     " contact TEXT NOT NULL,"
     " at INTEGER NOT NULL,"
     " PRIMARY KEY (channel, contact)) WITHOUT ROWID;"
-    "CREATE INDEX business_sends_at ON business_sends(channel, at);"
-    "CREATE TABLE settings ("
+    "CREATE INDEX IF NOT EXISTS business_sends_at ON business_sends(channel, at);"
+    "CREATE TABLE IF NOT EXISTS settings ("
     " key TEXT PRIMARY KEY,"
     " value TEXT,"
     " at INTEGER) WITHOUT ROWID;";
@@ -313,11 +317,14 @@ static int migrate(struct pl_store *s, struct pl_error *err)
                      s->path, version, PL_STORE_SCHEMA_VERSION);
         goto fail;
     }
-    if (version == 0) {
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", PL_STORE_SCHEMA_VERSION);
-        if (sqlite3_exec(s->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
+    /* each step brings the file from one version to the next; a new file takes them all */
+    static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+    for (; version < PL_STORE_SCHEMA_VERSION; version++) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+        if (sqlite3_exec(s->db, steps[version], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            pl_error_set(err, "store", "%s: create schema: %s", s->path, sqlite3_errmsg(s->db));
+            pl_error_set(err, "store", "%s: migrate the schema to version %d: %s", s->path,
+                         version + 1, sqlite3_errmsg(s->db));
             goto fail;
         }
     }

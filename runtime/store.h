@@ -14,7 +14,7 @@
 #include "error.h"
 #include "webhook.h"
 
-#define PL_STORE_SCHEMA_VERSION 1
+#define PL_STORE_SCHEMA_VERSION 2
 
 struct pl_store;
 

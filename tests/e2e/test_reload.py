@@ -140,7 +140,7 @@ end }
 
 def test_a_runaway_script_is_aborted_and_others_are_answered(binary):
     channels = {
-        "bad": {"phone_number_id": "111", "script": "scripts/bad.lua", "cpu_ms": 100, "memory_mb": 16},
+        "bad": {"phone_number_id": "111", "script": "scripts/bad.lua", "cpu_ms": 500, "memory_mb": 16},
         "good": {"phone_number_id": "222", "script": "scripts/good.lua"},
     }
 
