@@ -30,6 +30,7 @@
 #include "outbound.h"
 #include "rules.h"
 #include "store.h"
+#include "templates.h"
 #include "watch.h"
 
 #define TRIGGER_WAIT_S 30
@@ -43,6 +44,11 @@ struct channel {
     long long loaded_at;
     char *last_error; /* the last load error, NULL after a good load */
     long long dirty_ms; /* a watched file changed at this time (monotonic ms); 0: clean */
+    struct pl_templates *templates; /* NULL when the channel has none (or it failed to load) */
+    char *templates_error;          /* why the registry did not load */
+    long daily_limit;               /* in force: the config's, or the last tier webhook's */
+    struct pl_map *business;        /* contact -> time of its last business-initiated message */
+    long long business_pruned;      /* when expired entries were last dropped */
 };
 
 /* A trigger request waiting for its answer. */
@@ -80,6 +86,11 @@ struct staged {
 /* Effects of this turn, not yet written. */
 struct turn {
     struct pl_map *contacts; /* "channel\x1fcontact" -> struct pl_contact * (latest state) */
+    struct kv {              /* a setting to store, or (value NULL) a business recipient */
+        struct kv *next;
+        char *key, *value, *contact;
+        long long at;
+    } *kvs;
     struct pl_map *triggers; /* "channel\x1fid" -> answer */
     struct staged *sends, **sends_tail;
     struct finish {
@@ -174,16 +185,15 @@ static void channel_watch(struct pl_engine *e, struct channel *ch)
         return;
     pl_watch_forget(e->watch, tag);
     const char *const *files = ch->script != NULL ? pl_script_files(ch->script) : NULL;
-    if (files == NULL || files[0] == NULL) {
-        if (pl_watch_add(e->watch, ch->cfg->script, tag, &err) != 0)
-            pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s",
-                   err.msg);
-        return;
-    }
+    const char *const only_script[] = {ch->cfg->script, NULL};
+    if (files == NULL || files[0] == NULL)
+        files = only_script; /* nothing loaded yet: its script, to see it fixed */
     for (; *files != NULL; files++)
         if (pl_watch_add(e->watch, *files, tag, &err) != 0)
             pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s",
                    err.msg);
+    if (ch->cfg->templates != NULL && pl_watch_add(e->watch, ch->cfg->templates, tag, &err) != 0)
+        pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s", err.msg);
 }
 
 /* Load (or reload) a channel's script. On failure the old version keeps serving. */
@@ -236,6 +246,155 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
            "script loaded");
 }
 
+/* ---- templates, tiers and business-initiated recipients ---- */
+
+static int apply_stored_status(void *ud, const char *key, const char *value, long long at)
+{
+    struct channel *ch = ud;
+    /* key: tpl:<channel>:<name>:<language> */
+    const char *name = key + 4 + strlen(ch->cfg->id) + 1, *colon = strrchr(key, ':');
+    char tname[600];
+    if (colon == NULL || colon <= name || value == NULL)
+        return 0;
+    snprintf(tname, sizeof tname, "%.*s", (int)(colon - name), name);
+    pl_templates_set_status(ch->templates, tname, colon + 1, value, at);
+    return 0;
+}
+
+/* (Re)load the channel's template registry, with the statuses webhooks set since. */
+static void channel_templates(struct pl_engine *e, struct channel *ch)
+{
+    struct pl_tpl_problem *problems = NULL;
+    size_t nproblems = 0;
+    struct pl_error err;
+    char prefix[160];
+
+    if (ch->cfg->templates == NULL)
+        return;
+    struct pl_templates *t =
+        pl_templates_load(ch->cfg->templates, e->lim, &problems, &nproblems, &err);
+    for (size_t i = 0; i < nproblems; i++)
+        pl_log(PL_LOG_WARN,
+               PL_FIELDS("channel", ch->cfg->id, "event", "templates", "code",
+                         pl_code_name(problems[i].code)),
+               "%s: %s: %s (left out)", ch->cfg->templates, problems[i].where,
+               problems[i].detail);
+    free(problems);
+    pthread_mutex_lock(&e->lock);
+    free(ch->templates_error);
+    ch->templates_error = t == NULL ? strdup(err.msg) : NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (t == NULL) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "event", "templates"),
+               "%s%s", err.msg,
+               ch->templates != NULL ? "; the previous registry stays" : "");
+        return;
+    }
+    pl_templates_free(ch->templates);
+    ch->templates = t;
+    snprintf(prefix, sizeof prefix, "tpl:%s:", ch->cfg->id);
+    pl_store_settings_prefix(e->store, prefix, apply_stored_status, ch, &err);
+    char n[24];
+    snprintf(n, sizeof n, "%zu", pl_templates_count(t));
+    pl_log(PL_LOG_INFO, PL_FIELDS("channel", ch->cfg->id, "event", "templates", "count", n),
+           "templates loaded from %s", ch->cfg->templates);
+}
+
+static int remember_business(void *ud, const char *contact, long long at)
+{
+    struct channel *ch = ud;
+    long long *t = malloc(sizeof *t), *old = NULL;
+    if (t == NULL)
+        return -1;
+    *t = at;
+    if (pl_map_set(ch->business, contact, t, (void **)&old) != 0) {
+        free(t);
+        return -1;
+    }
+    free(old);
+    return 0;
+}
+
+/* The daily limit in force and the recent business-initiated recipients, from the store. */
+static void channel_business(struct pl_engine *e, struct channel *ch)
+{
+    char key[160], *value = NULL;
+    struct pl_error err;
+
+    long limit = ch->cfg->daily_limit;
+    snprintf(key, sizeof key, "limit:%s", ch->cfg->id);
+    if (pl_store_setting_get(e->store, key, &value, NULL, &err) == 0 && value != NULL)
+        limit = strtol(value, NULL, 10);
+    free(value);
+    pthread_mutex_lock(&e->lock);
+    ch->daily_limit = limit;
+    pthread_mutex_unlock(&e->lock);
+    if (ch->business == NULL)
+        ch->business = pl_map_new();
+    if (ch->business != NULL &&
+        pl_store_business_recent(e->store, ch->cfg->id, engine_now(e) - e->lim->window_seconds,
+                                 remember_business, ch, &err) != 0)
+        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "event", "business"),
+               "could not read recent recipients: %s", err.msg);
+}
+
+struct expired {
+    long long before;
+    char **keys;
+    size_t n, cap;
+};
+
+static void find_expired(void *ud, const char *key, void *value)
+{
+    struct expired *x = ud;
+    if (*(long long *)value > x->before || x->n == x->cap)
+        return;
+    x->keys[x->n] = strdup(key);
+    if (x->keys[x->n] != NULL)
+        x->n++;
+}
+
+/* How many contacts the channel sent business-initiated messages in the last 24 h. Drops
+ * expired entries at most once a minute (so the count errs on the strict side by up to a
+ * minute). */
+static long business_recent(struct pl_engine *e, struct channel *ch)
+{
+    long long now = engine_now(e);
+    if (ch->business == NULL)
+        return 0;
+    if (now - ch->business_pruned >= 60) {
+        struct expired x = {.before = now - e->lim->window_seconds};
+        x.cap = pl_map_size(ch->business);
+        x.keys = calloc(x.cap > 0 ? x.cap : 1, sizeof *x.keys);
+        if (x.keys != NULL) {
+            pl_map_each(ch->business, find_expired, &x);
+            for (size_t i = 0; i < x.n; i++) {
+                free(pl_map_del(ch->business, x.keys[i]));
+                free(x.keys[i]);
+            }
+            free(x.keys);
+        }
+        ch->business_pruned = now;
+    }
+    return (long)pl_map_size(ch->business);
+}
+
+static int business_already(struct pl_engine *e, struct channel *ch, const char *contact)
+{
+    long long *at = ch->business != NULL ? pl_map_get(ch->business, contact) : NULL;
+    return at != NULL && *at > engine_now(e) - e->lim->window_seconds;
+}
+
+static void channel_free(struct channel *ch)
+{
+    pl_script_free(ch->script);
+    free(ch->last_error);
+    pl_templates_free(ch->templates);
+    free(ch->templates_error);
+    pl_map_free(ch->business, free);
+    memset(ch, 0, sizeof *ch);
+}
+
 static void mark_dirty(void *ud, int tag)
 {
     struct pl_engine *e = ud;
@@ -266,6 +425,7 @@ static long reload_changed(struct pl_engine *e)
         pl_log(PL_LOG_INFO, PL_FIELDS("channel", ch->cfg->id, "event", "reload"),
                "a script file changed; loading it into a fresh state");
         channel_load(e, ch);
+        channel_templates(e, ch);
         channel_watch(e, ch);
     }
     return next;
@@ -348,6 +508,14 @@ static void turn_clear(struct turn *t)
         t->sends = s->next;
         staged_free(s);
     }
+    while (t->kvs != NULL) {
+        struct kv *k = t->kvs;
+        t->kvs = k->next;
+        free(k->key);
+        free(k->value);
+        free(k->contact);
+        free(k);
+    }
     while (t->finishes != NULL) {
         struct finish *f = t->finishes;
         t->finishes = f->next;
@@ -384,6 +552,22 @@ static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, cons
         return NULL;
     }
     return c;
+}
+
+/* Remember to store a setting (key = value), or with contact set, a business-initiated
+ * recipient of channel `key`. */
+static void turn_kv(struct turn *t, const char *key, const char *value, const char *contact,
+                    long long at)
+{
+    struct kv *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return;
+    k->key = strdup(key);
+    k->value = dup_or_null(value);
+    k->contact = dup_or_null(contact);
+    k->at = at;
+    k->next = t->kvs;
+    t->kvs = k;
 }
 
 static void turn_finish(struct turn *t, long long rowid, enum pl_inbox_state state,
@@ -449,6 +633,88 @@ static void set_answer(struct queued *q, int status, char *body)
     q->answer = body;
 }
 
+/* Meta's messaging-limit tiers (phone_number_quality_update current_limit). */
+static long tier_limit(const char *tier)
+{
+    static const struct {
+        const char *name;
+        long limit;
+    } tiers[] = {{"TIER_50", 50},       {"TIER_250", 250},       {"TIER_1K", 1000},
+                 {"TIER_2K", 2000},     {"TIER_10K", 10000},     {"TIER_100K", 100000},
+                 {"TIER_UNLIMITED", -1}};
+    for (size_t i = 0; tier != NULL && i < sizeof tiers / sizeof tiers[0]; i++)
+        if (strcmp(tier, tiers[i].name) == 0)
+            return tiers[i].limit;
+    return -2; /* unknown: no change */
+}
+
+/* Whether an account-level notice for waba_id concerns this channel: its waba_id matches, or
+ * it has none (one account). */
+static int concerns(const struct channel *ch, const char *waba_id)
+{
+    return ch->cfg->waba_id == NULL || waba_id == NULL || strcmp(ch->cfg->waba_id, waba_id) == 0;
+}
+
+/* Template status and messaging-limit webhooks: applied now, stored with the turn. */
+static void account_notice(struct pl_engine *e, struct turn *t, const struct pl_event *ev)
+{
+    char key[700], value[32];
+    long long at = ev->timestamp > 0 ? ev->timestamp : engine_now(e);
+
+    if (ev->kind == PL_EVENT_TEMPLATE_STATUS) {
+        const char *name = json_string_value(json_object_get(ev->data, "name"));
+        const char *lang = json_string_value(json_object_get(ev->data, "language"));
+        char l[32];
+        snprintf(l, sizeof l, "%s", lang != NULL ? lang : "");
+        for (char *p = l; *p; p++)
+            if (*p == '-')
+                *p = '_'; /* webhooks say en-US, sends and registries en_US */
+        for (size_t i = 0; name != NULL && i < e->nchannels; i++) {
+            struct channel *ch = &e->channels[i];
+            if (!concerns(ch, ev->waba_id) || ch->templates == NULL ||
+                pl_templates_set_status(ch->templates, name, l[0] ? l : NULL, ev->status, at) == 0)
+                continue;
+            snprintf(key, sizeof key, "tpl:%s:%s:%s", ch->cfg->id, name, l);
+            turn_kv(t, key, ev->status, NULL, at);
+            pl_log(PL_LOG_INFO,
+                   PL_FIELDS("channel", ch->cfg->id, "event", "template_status", "template", name,
+                             "language", l, "status", ev->status),
+                   "template status updated");
+        }
+        return;
+    }
+    if (ev->kind == PL_EVENT_QUALITY) {
+        const char *tier = json_string_value(json_object_get(ev->data, "current_limit"));
+        long limit = tier_limit(tier);
+        if (limit == -2) {
+            pl_log(PL_LOG_INFO, PL_FIELDS("event", "quality", "waba", ev->waba_id, "status",
+                                          ev->status),
+                   "phone number quality update (no messaging-limit change)");
+            return;
+        }
+        for (size_t i = 0; i < e->nchannels; i++) {
+            struct channel *ch = &e->channels[i];
+            if (!concerns(ch, ev->waba_id))
+                continue;
+            pthread_mutex_lock(&e->lock); /* /healthz reads it */
+            ch->daily_limit = limit;
+            pthread_mutex_unlock(&e->lock);
+            snprintf(key, sizeof key, "limit:%s", ch->cfg->id);
+            snprintf(value, sizeof value, "%ld", limit);
+            turn_kv(t, key, value, NULL, at);
+            pl_log(PL_LOG_INFO,
+                   PL_FIELDS("channel", ch->cfg->id, "event", "messaging_limit", "tier", tier),
+                   "the daily limit of business-initiated recipients is now %s",
+                   limit < 0 ? "unlimited" : value);
+        }
+        return;
+    }
+    pl_log(PL_LOG_INFO,
+           PL_FIELDS("event", pl_event_kind_name(ev->kind), "waba", ev->waba_id, "status",
+                     ev->status),
+           "account notification received");
+}
+
 /* Run one event's handler, keeping its effects in the turn. Returns -1 when the store could not
  * be read (the whole turn runs again), else 0. */
 static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
@@ -462,10 +728,7 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
     struct timespec t0, t1;
 
     if (handler == NULL) {
-        pl_log(PL_LOG_INFO,
-               PL_FIELDS("event", pl_event_kind_name(ev->kind), "waba", ev->waba_id, "status",
-                         ev->status),
-               "account notification received");
+        account_notice(e, t, ev);
         turn_finish(t, q->rowid, PL_INBOX_DONE, NULL, NULL);
         return 0;
     }
@@ -542,6 +805,10 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         .last_inbound = c->last_inbound,
         .opted_in = c->opted_in,
         .language = ch->cfg->language,
+        .templates = ch->templates,
+        .daily_limit = ch->daily_limit,
+        .business_recent = business_recent(e, ch),
+        .business_already = business_already(e, ch, ev->contact),
         .new_id = new_id,
         .new_id_ud = e,
     };
@@ -584,6 +851,10 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         free(c->session);
         c->session = call.session_out;
         call.session_out = NULL;
+    }
+    if (call.business) { /* counts for the daily limit from now on */
+        remember_business(ch, ev->contact, call.now);
+        turn_kv(t, ch->cfg->id, NULL, ev->contact, call.now);
     }
     if (call.opt_in && !c->opted_in) {
         c->opted_in = 1;
@@ -770,6 +1041,11 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
     for (struct finish *f = t->finishes; f != NULL; f = f->next)
         if (pl_store_inbox_finish(e->store, f->rowid, f->state, f->code, f->message, &err) != 0)
             goto rollback;
+    for (struct kv *k = t->kvs; k != NULL; k = k->next)
+        if ((k->contact != NULL
+                 ? pl_store_business_add(e->store, k->key, k->contact, k->at, &err)
+                 : pl_store_setting_put(e->store, k->key, k->value, k->at, &err)) != 0)
+            goto rollback;
     for (struct queued *q = events; q != NULL; q = q->next)
         if (q->ev.kind == PL_EVENT_TRIGGER && q->ev.id != NULL && q->status == 200 &&
             q->answer != NULL &&
@@ -916,8 +1192,7 @@ static void apply_config(struct pl_engine *e)
             pl_log(PL_LOG_INFO, PL_FIELDS("channel", e->channels[i].cfg->id, "event", "reconfigure"),
                    pl_config_channel(cfg, e->channels[i].cfg->id) == NULL ? "channel removed"
                                                                           : "channel changed");
-        pl_script_free(e->channels[i].script);
-        free(e->channels[i].last_error);
+        channel_free(&e->channels[i]);
         if (e->watch != NULL)
             pl_watch_forget(e->watch, (int)i);
     }
@@ -934,6 +1209,8 @@ static void apply_config(struct pl_engine *e)
                        "channel added or changed; loading its script");
             channel_load(e, &next[i]);
         }
+        channel_templates(e, &next[i]);
+        channel_business(e, &next[i]);
         channel_watch(e, &next[i]);
     }
     if (e->owned_cfg != NULL) {
@@ -1088,6 +1365,8 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     for (size_t i = 0; i < cfg->nchannels; i++) {
         e->channels[i].cfg = &cfg->channels[i];
         channel_load(e, &e->channels[i]);
+        channel_templates(e, &e->channels[i]);
+        channel_business(e, &e->channels[i]);
         channel_watch(e, &e->channels[i]);
     }
     return e;
@@ -1348,6 +1627,16 @@ char *pl_engine_health(struct pl_engine *e)
         }
         json_object_set_new(c, "last_error",
                             ch->last_error != NULL ? json_string(ch->last_error) : json_null());
+        if (ch->cfg->templates != NULL) {
+            json_object_set_new(c, "templates",
+                                json_integer(ch->templates != NULL
+                                                 ? (json_int_t)pl_templates_count(ch->templates)
+                                                 : 0));
+            json_object_set_new(c, "templates_error", ch->templates_error != NULL
+                                                          ? json_string(ch->templates_error)
+                                                          : json_null());
+        }
+        json_object_set_new(c, "daily_limit", json_integer(ch->daily_limit));
         degraded |= ch->script == NULL;
         json_object_set_new(chans, ch->cfg->id, c);
     }
@@ -1392,10 +1681,8 @@ void pl_engine_free(struct pl_engine *e)
         e->reports = r->next;
         report_free(r);
     }
-    for (size_t i = 0; i < e->nchannels; i++) {
-        pl_script_free(e->channels[i].script);
-        free(e->channels[i].last_error);
-    }
+    for (size_t i = 0; i < e->nchannels; i++)
+        channel_free(&e->channels[i]);
     pl_outbound_free(e->out);
     pl_store_close(e->store);
     pl_watch_free(e->watch);

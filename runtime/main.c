@@ -26,6 +26,7 @@
 #include "post.h"
 #include "rules.h"
 #include "scenario.h"
+#include "templates.h"
 
 #define EXIT_PROBLEM 1
 #define EXIT_USAGE 2
@@ -305,6 +306,30 @@ static int check_script(const char *path, const char *channel, const struct pl_c
     return 0;
 }
 
+/* Report every template of a registry file that breaks the definition rules. */
+static int check_templates(const struct pl_channel_config *c, enum pl_provider_kind kind)
+{
+    struct pl_tpl_problem *problems = NULL;
+    size_t n = 0;
+    struct pl_error err;
+    struct pl_templates *t;
+
+    if (c->templates == NULL)
+        return 0;
+    t = pl_templates_load(c->templates, pl_rules_limits(pl_provider_kind_name(kind)), &problems,
+                          &n, &err);
+    if (t == NULL) {
+        printf("%s: templates: %s\n", c->templates, err.msg);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf("%s: %s: %s: %s\n", c->templates, problems[i].where,
+               pl_code_name(problems[i].code), problems[i].detail);
+    free(problems);
+    pl_templates_free(t);
+    return n > 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     struct args a;
@@ -337,8 +362,10 @@ static int cmd_check(int argc, char **argv)
         free(a.rest);
         return EXIT_PROBLEM;
     }
-    for (size_t i = 0; i < cfg.nchannels; i++)
+    for (size_t i = 0; i < cfg.nchannels; i++) {
         problems += check_script(cfg.channels[i].script, cfg.channels[i].id, &cfg.channels[i]);
+        problems += check_templates(&cfg.channels[i], cfg.provider.kind);
+    }
     if (problems == 0)
         printf("ok: %s: %zu channel%s\n", a.config, cfg.nchannels, cfg.nchannels == 1 ? "" : "s");
     pl_config_free(&cfg);
