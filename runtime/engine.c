@@ -35,6 +35,10 @@
 
 #define TRIGGER_WAIT_S 30
 #define RETRY_AFTER_STORE_ERROR_MS 500
+#define STATUS_RETRIES 20  /* an unmatched status waits up to 20 x 500 ms for its send */
+#define STATUS_RETRY_MS 500
+#define HELD_RETRY_MS 1000 /* events of a channel with no loaded script: retried this often */
+#define HELD_MAX 50000     /* past this many waiting events, new ones fail instead */
 #define RELOAD_QUIET_MS 50 /* editors write in bursts: reload once they are quiet this long */
 
 struct channel {
@@ -67,6 +71,10 @@ struct queued {
     /* this turn's outcome, applied after the commit */
     int status;
     char *answer;
+    int unmatched;  /* a status for a wamid no outbox row has (yet) */
+    int defer;      /* run it again in a later turn; its inbox row stays pending */
+    int tries;      /* how often it was deferred */
+    long long due;  /* when a deferred event may run again (monotonic ms) */
 };
 
 /* What the sender reported, recorded at the start of the next turn. */
@@ -90,6 +98,7 @@ struct turn {
         struct kv *next;
         char *key, *value, *contact;
         long long at;
+        int fresh; /* a business recipient this turn added to the channel's map */
     } *kvs;
     struct pl_map *triggers; /* "channel\x1fid" -> answer */
     struct staged *sends, **sends_tail;
@@ -113,6 +122,8 @@ struct pl_engine {
     struct pl_store *store;
     struct pl_watch *watch; /* NULL when inotify is unavailable: no hot reload */
     struct report *reports, **reports_tail; /* engine thread only */
+    struct queued *deferred;                /* events to run again later (engine thread) */
+    size_t ndeferred;
     pthread_t thread;
     int started;
     pthread_mutex_t lock;
@@ -120,6 +131,7 @@ struct pl_engine {
     size_t depth;
     unsigned long long done; /* events run so far */
     size_t outbox;           /* messages queued or in flight, as of the last turn */
+    size_t waiting;          /* deferred events, as of the last turn */
     int stopping;
     long grace_ms;
     unsigned long long seq;
@@ -224,16 +236,19 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
         pthread_mutex_unlock(&e->lock);
         return;
     }
+    char version[sizeof ch->version];
+    hash_files(pl_script_files(s), version); /* file reads: not under the lock */
     pthread_mutex_lock(&e->lock);
     /* the swap: the next event runs on the new state; none is running now (this thread runs
      * them all, between turns), so the old state can go at once */
-    pl_script_free(ch->script);
+    struct pl_script *old = ch->script;
     ch->script = s;
-    hash_files(pl_script_files(s), ch->version);
+    memcpy(ch->version, version, sizeof version);
     ch->loaded_at = now_s();
     free(ch->last_error);
     ch->last_error = NULL;
     pthread_mutex_unlock(&e->lock);
+    pl_script_free(old); /* lua_close outside the lock */
     snprintf(labels, sizeof labels, "channel=\"%s\",result=\"ok\"", ch->cfg->id);
     pl_metrics_add("parley_reloads_total", labels, 1);
     snprintf(labels, sizeof labels, "channel=\"%s\",", ch->cfg->id);
@@ -290,10 +305,15 @@ static void channel_templates(struct pl_engine *e, struct channel *ch)
                ch->templates != NULL ? "; the previous registry stays" : "");
         return;
     }
-    pl_templates_free(ch->templates);
-    ch->templates = t;
     snprintf(prefix, sizeof prefix, "tpl:%s:", ch->cfg->id);
+    struct pl_templates *old = ch->templates;
+    ch->templates = t; /* statuses applied before anyone else sees it */
     pl_store_settings_prefix(e->store, prefix, apply_stored_status, ch, &err);
+    ch->templates = old;
+    pthread_mutex_lock(&e->lock); /* /healthz counts templates */
+    ch->templates = t;
+    pthread_mutex_unlock(&e->lock);
+    pl_templates_free(old);
     char n[24];
     snprintf(n, sizeof n, "%zu", pl_templates_count(t));
     pl_log(PL_LOG_INFO, PL_FIELDS("channel", ch->cfg->id, "event", "templates", "count", n),
@@ -746,9 +766,24 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         turn_finish(t, q->rowid, PL_INBOX_FAILED, "bad_request", "event without a contact");
         return 0;
     }
-    snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", ch->cfg->id,
-             pl_event_kind_name(ev->kind));
-    pl_metrics_add("parley_events_in_total", labels, 1);
+    if (ev->kind == PL_EVENT_STATUS && q->unmatched && q->tries < STATUS_RETRIES &&
+        (pl_outbound_pending(e->out) > 0 || e->reports != NULL)) {
+        /* Meta can report a status before our send's answer arrives: while sends are in
+         * flight, wait for the answer that may match it */
+        q->tries++;
+        q->defer = 1;
+        q->due = now_ms() + STATUS_RETRY_MS;
+        return 0;
+    }
+    if (strlen(ev->contact) > 256) {
+        turn_finish(t, q->rowid, PL_INBOX_FAILED, "bad_request", "contact id over 256 bytes");
+        return 0;
+    }
+    if (q->tries == 0 || !q->defer) {
+        snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", ch->cfg->id,
+                 pl_event_kind_name(ev->kind));
+        pl_metrics_add("parley_events_in_total", labels, 1);
+    }
 
     if (ev->kind == PL_EVENT_TRIGGER && ev->id != NULL) {
         /* idempotency: a repeated id gets the first answer and runs nothing */
@@ -782,7 +817,14 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
             c->last_inbound = ts;
     }
     if (ch->script == NULL || !pl_script_has(ch->script, handler)) {
-        if (ch->script == NULL) {
+        if (ch->script == NULL && q->rowid != 0 && e->ndeferred < HELD_MAX) {
+            /* held (its inbox row stays pending) until a good version of the script loads */
+            if (q->tries++ == 0)
+                pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", handler),
+                       "the channel has no loaded script; the event waits for one");
+            q->defer = 1;
+            q->due = now_ms() + HELD_RETRY_MS;
+        } else if (ch->script == NULL) {
             pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", handler),
                    "the channel has no loaded script; nothing run");
             turn_finish(t, q->rowid, PL_INBOX_FAILED, "script_error", "no loaded script");
@@ -853,8 +895,11 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         call.session_out = NULL;
     }
     if (call.business) { /* counts for the daily limit from now on */
+        int fresh = ch->business == NULL || pl_map_get(ch->business, ev->contact) == NULL;
         remember_business(ch, ev->contact, call.now);
         turn_kv(t, ch->cfg->id, NULL, ev->contact, call.now);
+        if (fresh && t->kvs != NULL)
+            t->kvs->fresh = 1;
     }
     if (call.opt_in && !c->opted_in) {
         c->opted_in = 1;
@@ -965,6 +1010,7 @@ static int record_reports(struct pl_engine *e, struct queued **events)
         if (pl_store_outbox_status(e->store, q->ev.id, out_state(q->ev.status), code,
                                    q->ev.timestamp, local, sizeof local, &changed, &err) != 0)
             goto rollback;
+        q->unmatched = local[0] == '\0';
         if (local[0] != '\0' && q->ev.data != NULL)
             json_object_set_new(q->ev.data, "message_id", json_string(local));
     }
@@ -1077,11 +1123,48 @@ static void answer(struct waiter *w, int status, char *body)
     pthread_mutex_unlock(&w->lock);
 }
 
+static void answer(struct waiter *w, int status, char *body);
+
+/* Free a queued event. A trigger waiting for it that was not answered gets a 503, so no HTTP
+ * thread waits forever. */
 static void free_queued(struct queued *q)
 {
+    if (q->waiter != NULL)
+        answer(q->waiter, 503, error_body("stopping", "the event could not be run"));
     pl_event_clear(&q->ev);
     free(q->answer);
     free(q);
+}
+
+/* A turn that failed: forget the recipients it added to the daily-limit count. */
+static void turn_undo(struct pl_engine *e, struct turn *t)
+{
+    for (struct kv *k = t->kvs; k != NULL; k = k->next) {
+        struct channel *ch = k->contact != NULL && k->fresh ? channel_by_id(e, k->key) : NULL;
+        if (ch != NULL && ch->business != NULL)
+            free(pl_map_del(ch->business, k->contact));
+    }
+}
+
+/* Put deferred events that are due (all of them when `all`) back in front of the queue. */
+static struct queued *take_deferred(struct pl_engine *e, struct queued *q, int all)
+{
+    long long now = now_ms();
+    struct queued **pp = &e->deferred, *due = NULL, **tail = &due;
+    while (*pp != NULL) {
+        struct queued *d = *pp;
+        if (all || d->due <= now) {
+            *pp = d->next;
+            d->next = NULL;
+            *tail = d;
+            tail = &d->next;
+            e->ndeferred--;
+        } else {
+            pp = &d->next;
+        }
+    }
+    *tail = q;
+    return due;
 }
 
 /* One turn over the events taken from the queue. Returns the events to run again (on a store
@@ -1101,8 +1184,10 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
         ran++;
     }
     if (failed || commit_turn(e, &t, events) != 0) {
-        /* nothing left and nothing was recorded: triggers get 503, inbox events run again */
+        /* nothing was recorded: triggers get 503; every other event (inbox rows, and the
+         * failed sends' on_status) runs again, and what handlers counted in memory is undone */
         struct queued *again = NULL, **tail = &again;
+        turn_undo(e, &t);
         turn_clear(&t);
         while (events != NULL) {
             struct queued *q = events;
@@ -1110,14 +1195,14 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
             q->next = NULL;
             free(q->answer);
             q->answer = NULL;
+            q->defer = 0;
             if (q->waiter != NULL) {
                 answer(q->waiter, 503, error_body("store", "the state file could not be written"));
+                q->waiter = NULL;
                 free_queued(q);
-            } else if (q->rowid != 0) {
+            } else {
                 *tail = q;
                 tail = &q->next;
-            } else {
-                free_queued(q);
             }
         }
         return again;
@@ -1131,10 +1216,21 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
     while (events != NULL) {
         struct queued *q = events;
         events = q->next;
+        if (q->defer) { /* its inbox row is still pending: again, a little later */
+            q->defer = 0;
+            ran--;
+            free(q->answer);
+            q->answer = NULL;
+            q->next = e->deferred;
+            e->deferred = q;
+            e->ndeferred++;
+            continue;
+        }
         if (q->waiter != NULL) {
             answer(q->waiter, q->status != 0 ? q->status : 500,
                    q->answer != NULL ? q->answer : error_body("internal", "no answer"));
             q->answer = NULL;
+            q->waiter = NULL;
         }
         free_queued(q);
     }
@@ -1175,6 +1271,10 @@ static void apply_config(struct pl_engine *e)
          strcmp(cfg->provider.url, e->cfg->provider.url) != 0))
         pl_log(PL_LOG_WARN, PL_FIELDS("event", "reconfigure"),
                "provider changes take effect after a restart");
+    /* Unchanged channels move their loaded state over, and the arrays swap, in one step under
+     * the lock (/healthz and triggers read them from other threads); the old channels are
+     * freed after. */
+    pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < cfg->nchannels; i++) {
         struct channel *old = channel_by_id(e, cfg->channels[i].id);
         next[i].cfg = &cfg->channels[i];
@@ -1187,21 +1287,23 @@ static void apply_config(struct pl_engine *e)
             old->last_error = NULL;
         }
     }
-    for (size_t i = 0; i < e->nchannels; i++) {
-        if (e->channels[i].script != NULL || pl_config_channel(cfg, e->channels[i].cfg->id) == NULL)
-            pl_log(PL_LOG_INFO, PL_FIELDS("channel", e->channels[i].cfg->id, "event", "reconfigure"),
-                   pl_config_channel(cfg, e->channels[i].cfg->id) == NULL ? "channel removed"
-                                                                          : "channel changed");
-        channel_free(&e->channels[i]);
-        if (e->watch != NULL)
-            pl_watch_forget(e->watch, (int)i);
-    }
-    pthread_mutex_lock(&e->lock);
-    free(e->channels);
+    struct channel *old_channels = e->channels;
+    size_t old_n = e->nchannels;
     e->channels = next;
     e->nchannels = cfg->nchannels;
     e->cfg = cfg;
     pthread_mutex_unlock(&e->lock);
+    for (size_t i = 0; i < old_n; i++) {
+        struct channel *old = &old_channels[i];
+        if (old->script != NULL || pl_config_channel(cfg, old->cfg->id) == NULL)
+            pl_log(PL_LOG_INFO, PL_FIELDS("channel", old->cfg->id, "event", "reconfigure"),
+                   pl_config_channel(cfg, old->cfg->id) == NULL ? "channel removed"
+                                                                : "channel changed");
+        channel_free(old);
+        if (e->watch != NULL)
+            pl_watch_forget(e->watch, (int)i);
+    }
+    free(old_channels);
     for (size_t i = 0; i < e->nchannels; i++) {
         if (next[i].script == NULL) {
             if (next[i].last_error == NULL && channel_by_id(e, next[i].cfg->id) == &next[i])
@@ -1275,12 +1377,17 @@ static void *engine_main(void *arg)
         unsigned long long ran = 0;
         if (reload >= 0 && reload < timeout)
             timeout = (int)reload;
+        for (struct queued *d = e->deferred; d != NULL; d = d->next) {
+            long long wait = d->due - now_ms();
+            if (wait < timeout)
+                timeout = wait > 0 ? (int)wait : 0;
+        }
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
         else if (e->reports != NULL)
             timeout = 0;
         pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
-        struct queued *q = take_all(e, again, &stopping);
+        struct queued *q = take_deferred(e, take_all(e, again, &stopping), 0);
         again = NULL;
         if (q != NULL || e->reports != NULL)
             again = run_turn(e, q, &ran);
@@ -1291,6 +1398,7 @@ static void *engine_main(void *arg)
         pthread_mutex_lock(&e->lock);
         e->done += ran;
         e->outbox = pl_outbound_pending(e->out);
+        e->waiting = e->ndeferred;
         pthread_mutex_unlock(&e->lock);
         pl_metrics_set("parley_outbox_depth", "", (double)pl_outbound_pending(e->out));
         if (stopping) {
@@ -1312,6 +1420,12 @@ static void *engine_main(void *arg)
         again = q->next;
         free_queued(q);
     }
+    while (e->deferred != NULL) { /* their inbox rows stay pending: they run after a restart */
+        struct queued *q = e->deferred;
+        e->deferred = q->next;
+        free_queued(q);
+    }
+    e->ndeferred = 0;
     /* record what the sender reported last, so accepted messages are not sent again */
     struct queued *none = NULL;
     if (e->reports != NULL)
@@ -1478,6 +1592,18 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
 static void drain(struct pl_engine *e)
 {
     int stopping;
+    struct queued *deferred = take_deferred(e, NULL, 1); /* once: held events must not spin */
+    if (deferred != NULL) {
+        pthread_mutex_lock(&e->lock);
+        struct queued *last = deferred;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = e->head;
+        e->head = deferred;
+        if (e->tail == NULL)
+            e->tail = last;
+        pthread_mutex_unlock(&e->lock);
+    }
     for (int guard = 0; guard < 10000; guard++) {
         unsigned long long ran = 0;
         apply_config(e);
@@ -1566,7 +1692,10 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     struct timespec deadline;
     int status;
 
-    if (channel_by_id(e, channel) == NULL) {
+    pthread_mutex_lock(&e->lock); /* SIGHUP may be swapping the channels */
+    int known = channel_by_id(e, channel) != NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (!known) {
         *body = error_body("unknown_channel", "no channel with this id");
         return 404;
     }
@@ -1610,13 +1739,13 @@ out:
 
 char *pl_engine_health(struct pl_engine *e)
 {
-    json_t *root = json_pack("{s:s,s:s,s:s}", "status", "ok", "version", PL_VERSION, "provider",
-                             pl_provider_kind_name(e->cfg->provider.kind));
-    json_t *chans = json_object();
+    json_t *root, *chans = json_object();
     char *out;
     int degraded = 0;
 
     pthread_mutex_lock(&e->lock);
+    root = json_pack("{s:s,s:s,s:s}", "status", "ok", "version", PL_VERSION, "provider",
+                     pl_provider_kind_name(e->cfg->provider.kind));
     for (size_t i = 0; i < e->nchannels; i++) {
         struct channel *ch = &e->channels[i];
         json_t *c = json_pack("{s:s,s:s,s:b}", "script", ch->cfg->script, "phone_number_id",
@@ -1641,8 +1770,8 @@ char *pl_engine_health(struct pl_engine *e)
         json_object_set_new(chans, ch->cfg->id, c);
     }
     json_object_set_new(root, "events",
-                        json_pack("{s:I,s:I}", "queued", (json_int_t)e->depth, "done",
-                                  (json_int_t)e->done));
+                        json_pack("{s:I,s:I,s:I}", "queued", (json_int_t)e->depth, "done",
+                                  (json_int_t)e->done, "waiting", (json_int_t)e->waiting));
     json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
     pthread_mutex_unlock(&e->lock);
     json_object_set_new(root, "channels", chans);
@@ -1680,6 +1809,11 @@ void pl_engine_free(struct pl_engine *e)
         struct report *r = e->reports;
         e->reports = r->next;
         report_free(r);
+    }
+    while (e->deferred != NULL) {
+        struct queued *q = e->deferred;
+        e->deferred = q->next;
+        free_queued(q);
     }
     for (size_t i = 0; i < e->nchannels; i++)
         channel_free(&e->channels[i]);

@@ -193,12 +193,15 @@ static enum MHD_Result trigger_post(struct pl_http *h, struct MHD_Connection *c,
     data = json_object_get(root, "data");
     id = json_object_get(root, "id");
     if (!json_is_object(root) || !json_is_string(to) || json_string_length(to) == 0 ||
-        !json_is_string(event) || json_string_length(event) == 0 ||
-        (data != NULL && !json_is_object(data)) || (id != NULL && !json_is_string(id))) {
+        json_string_length(to) > 128 || !json_is_string(event) ||
+        json_string_length(event) == 0 || json_string_length(event) > 128 ||
+        (data != NULL && !json_is_object(data)) ||
+        (id != NULL && (!json_is_string(id) || json_string_length(id) > 200))) {
         json_decref(root);
         return respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
-                             "body must be {\"to\": \"<wa_id>\", \"event\": \"<name>\", \"data\": "
-                             "{…}, \"id\": \"<optional idempotency key>\"}");
+                             "body must be {\"to\": \"<wa_id, up to 128 bytes>\", \"event\": "
+                             "\"<name, up to 128>\", \"data\": {…}, \"id\": \"<optional "
+                             "idempotency key, up to 200>\"}");
     }
     status = pl_engine_trigger(h->opts.engine, channel, json_string_value(to),
                                json_string_value(event), data, json_string_value(id), &body);

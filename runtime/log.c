@@ -42,7 +42,10 @@ void pl_log_add_secret(const char *value)
     if (value == NULL || strlen(value) < 4 || strstr("[redacted]", value) != NULL)
         return;
     pthread_mutex_lock(&log_lock);
-    if (nsecrets < MAX_SECRETS)
+    int known = 0;
+    for (int i = 0; i < nsecrets && !known; i++)
+        known = strcmp(secrets[i], value) == 0; /* SIGHUP registers the same ones again */
+    if (!known && nsecrets < MAX_SECRETS)
         secrets[nsecrets++] = strdup(value);
     pthread_mutex_unlock(&log_lock);
 }
@@ -119,6 +122,10 @@ void pl_log(enum pl_log_level level, const char *const *fields, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* before escaping: a secret with quotes or spaces would not match once escaped */
+    pthread_mutex_lock(&log_lock);
+    redact(msg, sizeof msg);
+    pthread_mutex_unlock(&log_lock);
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);

@@ -18,6 +18,9 @@
 
 #define HOOK_EVERY 1000   /* instructions between budget checks */
 #define JSON_MAX_DEPTH 64 /* session and event nesting */
+#define LIST_PARSE_MAX 1000 /* rows or sections of one list read before the rules judge it */
+#define JSON_MAX_NODES 100000          /* values in one session */
+#define JSON_MAX_BYTES (8 * 1024 * 1024) /* bytes of strings in one session */
 #define MAX_FILES 64
 
 static const char *const handler_names[] = {"on_message", "on_button", "on_status", "on_trigger",
@@ -279,14 +282,32 @@ static void push_json(lua_State *L, json_t *j)
 
 /* Convert the Lua value at idx to JSON without raising (no metamethods, no conversions that
  * allocate). Returns a new reference, or NULL with a message naming the key path in err. */
+/* What a conversion may still produce: a table referenced many times is expanded each time,
+ * so sharing could otherwise grow the result exponentially. */
+struct conv_budget {
+    long nodes;
+    size_t bytes;
+};
+
 static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t pathsz, char *err,
-                       size_t errsz)
+                       size_t errsz, struct conv_budget *b)
 {
     idx = lua_absindex(L, idx);
+    if (--b->nodes < 0) {
+        snprintf(err, errsz, "%s: more than %d values (a table shared many times?)", path,
+                 JSON_MAX_NODES);
+        return NULL;
+    }
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
+        if (len > b->bytes) {
+            snprintf(err, errsz, "%s: the session would be larger than %d MiB", path,
+                     JSON_MAX_BYTES >> 20);
+            return NULL;
+        }
+        b->bytes -= len;
         json_t *j = json_stringn(s, len);
         if (j == NULL)
             snprintf(err, errsz, "%s is not valid UTF-8 text", path);
@@ -344,7 +365,7 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t path
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
             snprintf(path + plen, pathsz - plen, "[%lld]", (long long)i);
-            json_t *v = to_json(L, -1, depth + 1, path, pathsz, err, errsz);
+            json_t *v = to_json(L, -1, depth + 1, path, pathsz, err, errsz, b);
             path[plen] = '\0';
             lua_pop(L, 1);
             if (v == NULL || json_array_append_new(out, v) != 0) {
@@ -359,7 +380,7 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t path
         size_t klen;
         const char *k = lua_tolstring(L, -2, &klen); /* a string key: no conversion */
         snprintf(path + plen, pathsz - plen, ".%s", k);
-        json_t *v = to_json(L, -1, depth + 1, path, pathsz, err, errsz);
+        json_t *v = to_json(L, -1, depth + 1, path, pathsz, err, errsz, b);
         path[plen] = '\0';
         lua_pop(L, 1);
         if (v == NULL || json_object_setn_new(out, k, klen, v) != 0) {
@@ -384,7 +405,8 @@ void pl_lua_push_json(lua_State *L, json_t *j)
 json_t *pl_lua_to_json(lua_State *L, int idx, char *err, size_t errsz)
 {
     char path[256] = "value";
-    return to_json(L, idx, 0, path, sizeof path, err, errsz);
+    struct conv_budget b = {JSON_MAX_NODES, JSON_MAX_BYTES};
+    return to_json(L, idx, 0, path, sizeof path, err, errsz, &b);
 }
 
 /* ---- the sandbox ---- */
@@ -546,7 +568,11 @@ static int l_require(lua_State *L)
     }
     remember_file(s, path);
     lua_pushstring(L, name);
-    lua_call(L, 1, 1);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pushnil(L); /* not "loading" any more: a later require tries again */
+        lua_setfield(L, -4, name);
+        return lua_error(L);
+    }
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushboolean(L, 1);
@@ -554,6 +580,104 @@ static int l_require(lua_State *L)
     lua_pushvalue(L, -1);
     lua_setfield(L, -4, name);
     return 1;
+}
+
+/* setmetatable without __gc: a finalizer runs inside the collector, where no budget reaches
+ * (at load, reload and shutdown), so scripts may not have one. */
+static int l_setmetatable(lua_State *L)
+{
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+        return luaL_error(L, "setmetatable: __gc metamethods are not allowed in Parley scripts");
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Lua patterns backtrack inside C, where the CPU budget's hook cannot fire. Before a match,
+ * estimate the worst case: each quantified item that can match what another can (a quantified
+ * '.', or the same class quantified twice) multiplies the work by the subject's length. Refuse
+ * the call when that estimate is beyond what any budget allows. */
+#define PATTERN_STEPS_MAX 1e9
+
+static int overlapping_quantifiers(const char *p, size_t len)
+{
+    char seen[16][24];
+    int nseen = 0, k = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start = i;
+        if (p[i] == '%' && i + 1 < len) {
+            if (p[i + 1] == 'b') {
+                i += 4;
+                continue;
+            }
+            if (p[i + 1] == 'f') { /* %f[set]: a frontier, never quantified */
+                i += 2;
+                while (i < len && p[i] != ']')
+                    i++;
+                i++;
+                continue;
+            }
+            i += 2;
+        } else if (p[i] == '[') {
+            i++;
+            if (i < len && p[i] == '^')
+                i++;
+            if (i < len && p[i] == ']')
+                i++;
+            while (i < len && p[i] != ']')
+                i += p[i] == '%' ? 2 : 1;
+            i++;
+        } else {
+            i++;
+        }
+        if (i > len)
+            break;
+        if (i < len && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
+            size_t n = i - start;
+            int again = p[start] == '.' && n == 1;
+            for (int j = 0; j < nseen && !again; j++)
+                again = strlen(seen[j]) == n && memcmp(seen[j], p + start, n) == 0;
+            if (again)
+                k++;
+            else if (nseen < 16 && n < sizeof seen[0])
+                snprintf(seen[nseen++], sizeof seen[0], "%.*s", (int)n, p + start);
+            i++;
+        }
+    }
+    return k;
+}
+
+static int l_pattern_guard(lua_State *L)
+{
+    size_t n = 0, plen = 0;
+    const char *subject = lua_tolstring(L, 1, &n);
+    const char *pattern = lua_tolstring(L, 2, &plen);
+    int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4); /* find's plain */
+
+    if (subject != NULL && pattern != NULL && !plain && n > 64) {
+        int k = overlapping_quantifiers(pattern, plen);
+        double steps = (double)n;
+        for (int i = 0; i < k; i++)
+            steps *= (double)n;
+        if (k > 0 && steps > PATTERN_STEPS_MAX) {
+            luaL_where(L, 1);
+            lua_pushfstring(L,
+                            "script_timeout: pattern \"%s\" has %d overlapping repetitions; on "
+                            "a %d-character string it could run far past the CPU budget "
+                            "(use fewer '.-'/'.*' or split the string first)",
+                            pattern, k, (int)n);
+            lua_concat(L, 2);
+            return lua_error(L);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
 }
 
 static const char *const removed_globals[] = {"dofile", "loadfile", "warn", NULL};
@@ -585,6 +709,9 @@ static int setup_sandbox(lua_State *L)
     lua_setfield(L, -2, "print");
     lua_pushcfunction(L, l_require);
     lua_setfield(L, -2, "require");
+    lua_getfield(L, -1, "setmetatable");
+    lua_pushcclosure(L, l_setmetatable, 1);
+    lua_setfield(L, -2, "setmetatable");
     /* os: only the clock */
     lua_getfield(L, -1, "os");
     lua_createtable(L, 0, 3);
@@ -602,6 +729,13 @@ static int setup_sandbox(lua_State *L)
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    for (const char *const *f = (const char *const[]){"find", "match", "gmatch", "gsub", NULL};
+         *f != NULL; f++) {
+        lua_getfield(L, -1, *f);
+        lua_pushboolean(L, strcmp(*f, "find") == 0);
+        lua_pushcclosure(L, l_pattern_guard, 2);
+        lua_setfield(L, -2, *f);
+    }
     lua_pop(L, 2);
     /* LOADED is reachable from nowhere in the script; drop package-ish leftovers */
     lua_pushnil(L);
@@ -721,9 +855,12 @@ static void parse_rows(lua_State *L, int t, struct pl_list_section *sec, const c
     struct pl_list_row *rows;
     char w[64];
 
-    rows = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *rows, 0);
-    /* anchor the userdata in the rows table's registry-free way: keep it on the stack below */
-    lua_insert(L, -1);
+    /* the rules judge the count; this only keeps absurd sizes from being built at all */
+    if (n > LIST_PARSE_MAX)
+        raise_code(L, PL_LIST_INVALID,
+                   lua_pushfstring(L, "%s has %d rows; WhatsApp allows at most %d in all sections",
+                                   what, (int)n, script_of(L)->lim->list_rows_max));
+    rows = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *rows, 0); /* left on top */
     for (lua_Integer i = 1; i <= n; i++) {
         snprintf(w, sizeof w, "%s.rows[%lld]", what, (long long)i);
         if (lua_rawgeti(L, t, i) != LUA_TTABLE)
@@ -749,14 +886,20 @@ static void parse_list(lua_State *L, int t, struct pl_message *m)
     struct pl_list *list = lua_newuserdatauv(L, sizeof *list, 0);
     struct pl_list_section *secs;
     lua_Integer n;
-    int st;
+    int st, anchor;
 
+    lua_newtable(L); /* keeps each section's rows alive without growing the stack */
+    anchor = lua_gettop(L);
     memset(list, 0, sizeof *list);
     check_keys(L, t, keys, "list");
     list->button = str_field(L, t, "button", "list");
     if (rawfield(L, t, "sections") == LUA_TTABLE) {
         st = lua_absindex(L, -1);
         n = (lua_Integer)lua_rawlen(L, st);
+        if (n > LIST_PARSE_MAX)
+            raise_code(L, PL_LIST_INVALID,
+                       lua_pushfstring(L, "%d sections; WhatsApp allows at most %d", (int)n,
+                                       script_of(L)->lim->list_sections_max));
         secs = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *secs, 0);
         memset(secs, 0, (size_t)(n > 0 ? n : 1) * sizeof *secs);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -771,9 +914,10 @@ static void parse_list(lua_State *L, int t, struct pl_message *m)
             if (rawfield(L, sec, "rows") != LUA_TTABLE)
                 luaL_error(L, "%s.rows must be a list of rows", what);
             parse_rows(L, lua_absindex(L, -1), &secs[i - 1], what);
-            /* stack: … section rows rowsud; keep the userdata, drop the rest above it */
-            lua_insert(L, sec);
-            lua_settop(L, sec);
+            /* keep the rows' userdata alive in the sections' own table (not on the stack,
+             * which would grow with every section) */
+            lua_rawsetp(L, anchor, &secs[i - 1]);
+            lua_settop(L, sec - 1);
         }
         list->sections = secs;
         list->nsections = (size_t)n;
@@ -917,7 +1061,7 @@ static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *
                                                size_t *n)
 {
     struct pl_tpl_param *p;
-    size_t count = 0, i = 0;
+    size_t count = 0, named = 0;
 
     *n = 0;
     if (lua_isnoneornil(L, t))
@@ -934,13 +1078,22 @@ static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *
         luaL_error(L, "%s must be a list or a table of values", what);
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        count++;
         lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING)
+            named++;
+        else if (!lua_isinteger(L, -1))
+            luaL_error(L, "%s: keys must be 1..n or parameter names", what);
+        if (++count > 100)
+            luaL_error(L, "%s: more than 100 parameters", what);
     }
+    if (named != 0 && named != count)
+        luaL_error(L, "%s: use either a list (positional) or names (named), not both", what);
     p = lua_newuserdatauv(L, (count > 0 ? count : 1) * sizeof *p, 0);
+    memset(p, 0, (count > 0 ? count : 1) * sizeof *p);
+    size_t i = 0;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        int kt = lua_type(L, -2), vt = lua_type(L, -1);
+        int vt = lua_type(L, -1);
         if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
             luaL_error(L, "%s: values must be strings or numbers, not %s", what,
                        luaL_typename(L, -1));
@@ -949,24 +1102,25 @@ static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *
             lua_pushstring(L, lua_tostring(L, -2));
             lua_rawset(L, t);
             lua_pop(L, 1);
-            lua_pushvalue(L, -1); /* re-read below */
+            lua_pushvalue(L, -1);
             lua_rawget(L, t);
         }
-        if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+        if (named == 0) {
             lua_Integer k = lua_tointeger(L, -2);
             if (k < 1 || (size_t)k > count)
                 luaL_error(L, "%s: positional parameters are a list 1..n", what);
-            p[k - 1].name = NULL;
             p[k - 1].value = lua_tostring(L, -1);
-        } else if (kt == LUA_TSTRING) {
+        } else {
             p[i].name = lua_tostring(L, -2);
             p[i].value = lua_tostring(L, -1);
-        } else {
-            luaL_error(L, "%s: keys must be 1..n or parameter names", what);
         }
         i++;
         lua_pop(L, 1);
     }
+    for (size_t k = 0; named == 0 && k < count; k++)
+        if (p[k].value == NULL)
+            luaL_error(L, "%s: parameter %d is missing (a list needs 1..n without holes)", what,
+                       (int)k + 1);
     *n = count;
     return p;
 }
@@ -1154,7 +1308,8 @@ static int call_body(lua_State *L)
     if (rawfield(L, chat, "session") == LUA_TNIL) {
         call->session_out = strdup("{}");
     } else {
-        json_t *j = to_json(L, -1, 0, path, sizeof path, err, sizeof err);
+        struct conv_budget b = {JSON_MAX_NODES, JSON_MAX_BYTES};
+        json_t *j = to_json(L, -1, 0, path, sizeof path, err, sizeof err, &b);
         if (j == NULL)
             return luaL_error(L, "script_error: %s", err);
         call->session_out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -1216,6 +1371,7 @@ static int load_body(lua_State *L)
         lua_pop(L, 1);
     }
     s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_gc(L, LUA_GCCOLLECT, 0); /* here, under the load budget */
     return 0;
 }
 
@@ -1272,7 +1428,6 @@ struct pl_script *pl_script_load(const struct pl_script_opts *opts, struct pl_er
         return NULL;
     }
     lua_settop(s->L, 0);
-    lua_gc(s->L, LUA_GCCOLLECT, 0);
     return s;
 }
 

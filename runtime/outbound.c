@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "map.h"
 #include "metrics.h"
 #include "sandbox.h"
 
@@ -508,28 +509,28 @@ static void send_sandbox(struct pl_outbound *o, struct msg *m)
     free(resp);
 }
 
-/* 1 when an earlier message to the same contact on the same channel is still pending. */
-static int contact_busy(const struct msg *first, const struct msg *m)
-{
-    for (const struct msg *p = first; p != m; p = p->next)
-        if (strcmp(p->contact, m->contact) == 0 && strcmp(p->channel, m->channel) == 0)
-            return 1;
-    return 0;
-}
-
 /* Start every message that is due, whose contact has nothing earlier pending, within the
- * connection budget. */
+ * connection budget. One pass: a contact is blocked from its first pending message on. */
 static void start_due(struct pl_outbound *o)
 {
     long long now = now_ms();
     struct msg *m = o->head, *next;
+    struct pl_map *blocked = o->head != NULL ? pl_map_new() : NULL;
+    char key[600];
 
+    if (o->head != NULL && blocked == NULL)
+        return; /* out of memory: try again on the next poll */
     for (; m != NULL; m = next) {
         next = m->next;
-        if (m->easy != NULL || m->due_ms > now || contact_busy(o->head, m))
+        snprintf(key, sizeof key, "%s\x1f%s", m->channel, m->contact);
+        if (pl_map_get(blocked, key) != NULL)
+            continue;
+        if (pl_map_set(blocked, key, m, NULL) != 0)
+            break;
+        if (m->easy != NULL || m->due_ms > now)
             continue;
         if (o->kind == PL_PROVIDER_SANDBOX) {
-            send_sandbox(o, m); /* may free m; next was saved */
+            send_sandbox(o, m); /* may free m; next was saved, the key was copied */
             continue;
         }
         if ((long)o->inflight >= o->max_connections)
@@ -537,6 +538,7 @@ static void start_due(struct pl_outbound *o)
         if (start_transfer(o, m) != 0)
             m->due_ms = now + RETRY_BASE_MS;
     }
+    pl_map_free(blocked, NULL);
 }
 
 static void collect_done(struct pl_outbound *o)

@@ -116,6 +116,11 @@ int pl_watch_read(struct pl_watch *w, void (*fn)(void *ud, int tag), void *ud)
             const struct inotify_event *ev = (const struct inotify_event *)p;
             p += sizeof *ev + ev->len;
             count++;
+            if (ev->mask & IN_Q_OVERFLOW) { /* notices were lost: assume everything changed */
+                for (struct file *f = w->files; f != NULL; f = f->next)
+                    fn(ud, f->tag);
+                continue;
+            }
             if (ev->len == 0)
                 continue;
             for (struct file *f = w->files; f != NULL; f = f->next)
