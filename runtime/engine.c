@@ -121,6 +121,8 @@ struct pl_engine {
     struct pl_outbound *out;
     struct pl_store *store;
     struct pl_watch *watch; /* NULL when inotify is unavailable: no hot reload */
+    struct pl_store *analytics; /* read by /metrics scrapes, under analytics_lock */
+    pthread_mutex_t analytics_lock;
     struct report *reports, **reports_tail; /* engine thread only */
     struct queued *deferred;                /* events to run again later (engine thread) */
     size_t ndeferred;
@@ -1452,6 +1454,7 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
         return NULL;
     }
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->analytics_lock, NULL);
     e->reports_tail = &e->reports;
     e->cfg = cfg;
     e->lim = pl_rules_limits(pl_provider_kind_name(cfg->provider.kind));
@@ -1737,6 +1740,55 @@ out:
     return status;
 }
 
+static int template_count(void *ud, const char *channel, const char *template_name,
+                          const char *state, long long count)
+{
+    char labels[700];
+    (void)ud;
+    snprintf(labels, sizeof labels, "channel=\"%s\",template=\"%s\",status=\"%s\"", channel,
+             template_name, state);
+    pl_metrics_set("parley_template_messages", labels, (double)count);
+    return 0;
+}
+
+static int broadcast_count(void *ud, const char *job, const char *channel,
+                           const char *template_name, const char *state, long long count)
+{
+    char labels[800];
+    (void)ud;
+    snprintf(labels, sizeof labels,
+             "broadcast=\"%s\",channel=\"%s\",template=\"%s\",status=\"%s\"", job, channel,
+             template_name, state);
+    pl_metrics_set("parley_broadcast_messages", labels, (double)count);
+    return 0;
+}
+
+void pl_engine_refresh_analytics(struct pl_engine *e)
+{
+    struct pl_error err;
+
+    pthread_mutex_lock(&e->analytics_lock);
+    if (e->analytics == NULL) {
+        char path[4096];
+        pthread_mutex_lock(&e->lock); /* SIGHUP may swap the config */
+        snprintf(path, sizeof path, "%s", e->cfg->state);
+        pthread_mutex_unlock(&e->lock);
+        e->analytics = pl_store_open(path, 0, &err);
+    }
+    if (e->analytics != NULL) {
+        /* the counts are absolute: drop the old series, then set what the store has */
+        pl_metrics_drop("parley_template_messages", "");
+        pl_metrics_drop("parley_broadcast_messages", "");
+        if (pl_store_outbox_template_counts(e->analytics, template_count, NULL, &err) != 0 ||
+            pl_store_outbox_broadcast_counts(e->analytics, now_s() - 7 * 86400,
+                                             broadcast_count, NULL, &err) != 0)
+            pl_log(PL_LOG_WARN, PL_FIELDS("event", "metrics"), "analytics: %s", err.msg);
+    } else {
+        pl_log(PL_LOG_WARN, PL_FIELDS("event", "metrics"), "analytics: %s", err.msg);
+    }
+    pthread_mutex_unlock(&e->analytics_lock);
+}
+
 char *pl_engine_health(struct pl_engine *e)
 {
     json_t *root, *chans = json_object();
@@ -1819,6 +1871,8 @@ void pl_engine_free(struct pl_engine *e)
         channel_free(&e->channels[i]);
     pl_outbound_free(e->out);
     pl_store_close(e->store);
+    pl_store_close(e->analytics);
+    pthread_mutex_destroy(&e->analytics_lock);
     pl_watch_free(e->watch);
     for (struct pl_config **c = (struct pl_config *[]){e->owned_cfg, e->pending_cfg, NULL}; *c;
          c++) {

@@ -45,6 +45,10 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
  * Returns 0. */
 int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg);
 
+/* Bring the analytics gauges (template and broadcast messages by delivery status) up to date
+ * from the state file, on a connection of their own; called by GET /metrics (any thread). */
+void pl_engine_refresh_analytics(struct pl_engine *e);
+
 /* The /healthz document (malloc'd JSON). */
 char *pl_engine_health(struct pl_engine *e);
 

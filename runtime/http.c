@@ -248,6 +248,7 @@ static enum MHD_Result route(struct pl_http *h, struct MHD_Connection *c, const 
     }
     if (strcmp(url, "/metrics") == 0 && get) {
         size_t len = 0;
+        pl_engine_refresh_analytics(h->opts.engine);
         char *s = pl_metrics_render(&len);
         enum MHD_Result rc = respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4",
                                      s != NULL ? s : "", s != NULL ? len : 0);

@@ -34,8 +34,12 @@ static const struct metric_def defs[] = {
     {"parley_reloads_total", "counter", "Script loads by channel and result"},
     {"parley_script_info", "gauge", "The loaded script version of each channel (value 1)"},
     {"parley_triggers_total", "counter", "POST /channels/{id}/trigger requests by channel and status"},
-    {"parley_template_messages_total", "counter",
-     "Template messages by channel, template and status (sent, delivered, read, failed)"},
+    {"parley_template_messages", "gauge",
+     "Template messages by channel, template and delivery status (queued, sent, delivered, "
+     "read, failed), from the state file"},
+    {"parley_broadcast_messages", "gauge",
+     "Messages of broadcasts started in the last 7 days, by job, channel, template and "
+     "delivery status"},
 };
 
 #define NDEFS (sizeof defs / sizeof defs[0])

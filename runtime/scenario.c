@@ -42,6 +42,8 @@ struct runner {
     int have_cfg;
     const struct pl_channel_config *channel;
     struct pl_customer cust; /* who the test talks as */
+    char default_contact[128], default_name[128]; /* what each test starts as (use()) */
+    long long start;         /* use(…, {now = …}): the clock each test starts at; 0: now */
     struct pl_engine *engine;
     struct sent *head, *tail; /* messages expect() has not looked at */
 };
@@ -225,6 +227,14 @@ static int l_advance(lua_State *L)
     return 0;
 }
 
+/* now(): the clock the scenario sees (unix seconds), moved by advance() and use's now. */
+static int l_now(lua_State *L)
+{
+    struct runner *r = active(L);
+    lua_pushinteger(L, (lua_Integer)pl_engine_now(r->engine));
+    return 1;
+}
+
 /* session(): the conversation's chat.session as stored. */
 static int l_session(lua_State *L)
 {
@@ -299,10 +309,19 @@ static int l_use(lua_State *L)
         lua_getfield(L, 2, "name");
         if (lua_isstring(L, -1))
             snprintf(r->cust.name, sizeof r->cust.name, "%s", lua_tostring(L, -1));
+        lua_getfield(L, 2, "now");
+        if (lua_isinteger(L, -1))
+            r->start = (long long)lua_tointeger(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "use: now must be unix seconds, e.g. os.time{year=2026, "
+                                 "month=11, day=23, hour=10}");
+        lua_pop(L, 1);
         lua_pop(L, 2); /* the channel string stays on the stack until we copy the pointer */
     }
     r->channel = channel != NULL ? pl_config_channel(&r->cfg, channel) : &r->cfg.channels[0];
     r->cust.channel = r->channel;
+    memcpy(r->default_contact, r->cust.contact, sizeof r->default_contact);
+    memcpy(r->default_name, r->cust.name, sizeof r->default_name);
     if (r->channel == NULL)
         return luaL_error(L, "%s has no channel \"%s\"", full, channel);
     return 0;
@@ -440,6 +459,11 @@ static int run_test(lua_State *L, struct runner *r, int index)
         return 0;
     }
     pl_engine_set_sink(r->engine, on_sent, r);
+    /* every test starts from nothing: who talks, and when */
+    memcpy(r->cust.contact, r->default_contact, sizeof r->cust.contact);
+    memcpy(r->cust.name, r->default_name, sizeof r->cust.name);
+    if (r->start > 0)
+        pl_engine_advance(r->engine, r->start - pl_engine_now(r->engine));
     lua_pushcfunction(L, msgh);
     lua_rawgeti(L, -2, 2);
     ok = lua_pcall(L, 0, 0, -2) == LUA_OK;
@@ -476,6 +500,8 @@ static void run_file(const char *file, const char *stdlib_dir, int *passed, int 
              slash != NULL ? file : ".");
     snprintf(r.cust.contact, sizeof r.cust.contact, "79991234567");
     snprintf(r.cust.name, sizeof r.cust.name, "Тест");
+    memcpy(r.default_contact, r.cust.contact, sizeof r.default_contact);
+    memcpy(r.default_name, r.cust.name, sizeof r.default_name);
     snprintf(r.tmp, sizeof r.tmp, "/tmp/parley-test-XXXXXX");
     printf("# %s\n", file);
     if (mkdtemp(r.tmp) == NULL) {
@@ -498,6 +524,7 @@ static void run_file(const char *file, const char *stdlib_dir, int *passed, int 
         {"use", l_use},         {"test", l_test},       {"send", l_send},
         {"press", l_press},     {"trigger", l_trigger}, {"status", l_status},
         {"advance", l_advance}, {"session", l_session}, {"contact", l_contact},
+        {"now", l_now},
         {NULL, NULL},
     };
     for (const luaL_Reg *f = dsl; f->name != NULL; f++) {

@@ -9,6 +9,7 @@ SCRIPT = """
 return {
   on_message = function(chat, msg)
     if msg.text == "bad" then chat:send("x", { buttons = { "1", "2", "3", "4" } }) end
+    assert(os.time() > 0)
     chat:send("echo " .. msg.text, { buttons = { "Да", "Нет" } })
   end,
   on_button = function(chat, press) chat:send("pressed " .. press.id .. " " .. press.kind) end,
@@ -79,3 +80,19 @@ def test_runner_exits_0_when_all_pass_and_needs_no_secrets(binary):
 def test_runner_without_tests_fails(binary):
     r, _ = run_tests(binary, 'use("parley.json")\n')
     assert r.returncode == 1 and "no test(" in r.stdout, r.stdout
+
+
+def test_each_test_starts_as_the_default_contact_at_the_chosen_time(binary):
+    tests = '''
+use("parley.json", { now = 1800000000, contact = "70000000001" })
+test("moves away", function()
+  contact("70000000002")
+  assert(now() >= 1800000000 and now() < 1800000060, "the clock starts at use's now")
+end)
+test("starts again as the default contact, at the chosen time", function()
+  send("who")
+  expect{ text = "echo who", to = "70000000001" }
+end)
+'''
+    r, _ = run_tests(binary, tests)
+    assert r.returncode == 0, (r.stdout, r.stderr)

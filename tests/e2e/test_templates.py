@@ -98,6 +98,15 @@ def test_trigger_sends_the_exact_template_json(binary):
                 {"type": "body", "parameters": [{"type": "text", "text": "Анна"}, {"type": "text", "text": "A-17"}]},
                 {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "A-17"}]}]}}], \
             json.dumps(sent, ensure_ascii=False)
+        # analytics: the template's delivery status, from the state file, moves with statuses
+        p.wait_idle(1)
+        metrics = p.get("/metrics")[1].decode()
+        assert 'parley_template_messages{channel="shop",template="order_shipped",status="sent"} 1' in metrics, metrics
+        assert p.post_webhook(harness.status_webhook("wamid.FAKE000001", "read")) == 200
+        p.wait_idle(2)
+        metrics = p.get("/metrics")[1].decode()
+        assert 'template="order_shipped",status="read"} 1' in metrics, metrics
+        assert 'template="order_shipped",status="sent"}' not in metrics, metrics
     run(binary, go)
 
 
