@@ -23,7 +23,7 @@ struct chat {
     struct pl_customer cust;
     char state[96]; /* temporary state folder */
     int color;
-    char *versions;  /* the channel's last seen version + error, to tell about reloads */
+    char *versions; /* the channel's last seen version + error, to tell about reloads */
 };
 
 static const char *paint(const struct chat *c, const char *code)
@@ -31,10 +31,10 @@ static const char *paint(const struct chat *c, const char *code)
     return c->color ? code : "";
 }
 
-#define RED "\033[31m"
+#define RED   "\033[31m"
 #define GREEN "\033[32m"
-#define DIM "\033[2m"
-#define BOLD "\033[1m"
+#define DIM   "\033[2m"
+#define BOLD  "\033[1m"
 #define RESET "\033[0m"
 
 static void on_sent(void *ud, const char *channel, const char *contact, const char *local_id,
@@ -66,8 +66,8 @@ static void show_reloads(struct chat *c)
                    "answering:\n  %s%s\n",
                    paint(c, RED), error, paint(c, RESET));
         else
-            printf("%s~ %s reloaded (version %s)%s\n", paint(c, DIM),
-                   c->cust.channel->script, version, paint(c, RESET));
+            printf("%s~ %s reloaded (version %s)%s\n", paint(c, DIM), c->cust.channel->script,
+                   version, paint(c, RESET));
     }
     free(c->versions);
     c->versions = strdup(now);
@@ -82,7 +82,8 @@ static void run(struct chat *c, struct pl_event *ev)
     int status = pl_engine_run(c->engine, ev, &body);
     if (status != 200) {
         json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         printf("%sx %s%s\n", paint(c, RED), msg != NULL ? msg : "the handler failed",
                paint(c, RESET));
         json_decref(j);
@@ -110,9 +111,11 @@ static long long parse_duration(const char *s)
 {
     char *end;
     double n = strtod(s, &end);
-    int unit = *end == 's' || *end == '\0' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600
-               : *end == 'd'                                ? 86400
-                                                            : 0;
+    int unit = *end == 's' || *end == '\0' ? 1
+               : *end == 'm'               ? 60
+               : *end == 'h'               ? 3600
+               : *end == 'd'               ? 86400
+                                           : 0;
     if (end == s || unit == 0 || (*end != '\0' && end[1] != '\0') || n < 0)
         return -1;
     return (long long)(n * unit);
@@ -319,8 +322,9 @@ out:
     free(c.versions);
     char path[160];
     snprintf(path, sizeof path, "%s/chat.db", c.state);
-    for (const char *suffix = ""; suffix != NULL;
-         suffix = *suffix == '\0' ? "-wal" : strcmp(suffix, "-wal") == 0 ? "-shm" : NULL) {
+    for (const char *suffix = ""; suffix != NULL; suffix = *suffix == '\0'               ? "-wal"
+                                                           : strcmp(suffix, "-wal") == 0 ? "-shm"
+                                                                                         : NULL) {
         char f[180];
         snprintf(f, sizeof f, "%s%s", path, suffix);
         unlink(f);

@@ -456,10 +456,9 @@ static int parse_listen(struct ctx *c, const char *s, struct pl_config *cfg)
     return 0;
 }
 
-static const char *const top_keys[] = {"listen",       "state",         "sync",
-                                       "app_secret",   "verify_token",  "trigger_token",
-                                       "log_level",    "provider",      "channels",
-                                       NULL};
+static const char *const top_keys[] = {
+    "listen",        "state",     "sync",     "app_secret", "verify_token",
+    "trigger_token", "log_level", "provider", "channels",   NULL};
 static const char *const provider_keys[] = {"kind",       "url", "token", "max_connections",
                                             "timeout_ms", NULL};
 static const char *const channel_keys[] = {"phone_number_id", "script",    "templates",

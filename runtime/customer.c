@@ -27,8 +27,7 @@ void pl_customer_forget(struct pl_customer *c)
     }
 }
 
-static void base(struct pl_customer *c, struct pl_event *ev, enum pl_event_kind kind,
-                 long long now)
+static void base(struct pl_customer *c, struct pl_event *ev, enum pl_event_kind kind, long long now)
 {
     char id[96];
     memset(ev, 0, sizeof *ev);
@@ -41,8 +40,7 @@ static void base(struct pl_customer *c, struct pl_event *ev, enum pl_event_kind 
     ev->timestamp = now;
 }
 
-void pl_customer_text(struct pl_customer *c, long long now, const char *text,
-                      struct pl_event *ev)
+void pl_customer_text(struct pl_customer *c, long long now, const char *text, struct pl_event *ev)
 {
     base(c, ev, PL_EVENT_MESSAGE, now);
     ev->data = json_pack("{s:s,s:s,s:s,s:I}", "id", ev->id, "type", "text", "text", text,
@@ -55,8 +53,7 @@ static void press_event(struct pl_customer *c, long long now, int at, const char
     base(c, ev, PL_EVENT_PRESS, now);
     ev->data = json_pack("{s:s,s:s,s:s,s:{s:s},s:I,s:s}", "id", id, "title",
                          title != NULL ? title : id, "kind", kind, "context", "id",
-                         c->history_wamid[at], "timestamp", (json_int_t)now, "message_id",
-                         ev->id);
+                         c->history_wamid[at], "timestamp", (json_int_t)now, "message_id", ev->id);
 }
 
 /* The i-th pressable choice of a view: quick replies, then list rows, then template quick-reply
@@ -83,8 +80,8 @@ static int choice(json_t *view, size_t i, const char **kind, const char **id, co
     return *id != NULL;
 }
 
-int pl_customer_press(struct pl_customer *c, long long now, const char *label,
-                      struct pl_event *ev, char *err, size_t errsz)
+int pl_customer_press(struct pl_customer *c, long long now, const char *label, struct pl_event *ev,
+                      char *err, size_t errsz)
 {
     for (int at = 0; at < PL_CUSTOMER_HISTORY && c->history[at] != NULL; at++) {
         json_t *view = pl_sandbox_view(c->history[at]);

@@ -27,13 +27,12 @@ void pl_customer_remember(struct pl_customer *c, const char *wamid, const char *
 void pl_customer_forget(struct pl_customer *c);
 
 /* The customer writes text at `now`: fills ev (the caller frees it or moves it on). */
-void pl_customer_text(struct pl_customer *c, long long now, const char *text,
-                      struct pl_event *ev);
+void pl_customer_text(struct pl_customer *c, long long now, const char *text, struct pl_event *ev);
 
 /* The customer presses the button or picks the list row whose title or id is label, on the
  * newest recent message that has one. Returns 0 with ev filled, or -1 with a message in err. */
-int pl_customer_press(struct pl_customer *c, long long now, const char *label,
-                      struct pl_event *ev, char *err, size_t errsz);
+int pl_customer_press(struct pl_customer *c, long long now, const char *label, struct pl_event *ev,
+                      char *err, size_t errsz);
 
 /* The customer presses choice n (1-based) of the newest message that has choices: its quick
  * replies, else its list rows. Returns 0, or -1 with err (e.g. a URL button, which opens a

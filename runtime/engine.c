@@ -33,20 +33,20 @@
 #include "templates.h"
 #include "watch.h"
 
-#define TRIGGER_WAIT_S 30
+#define TRIGGER_WAIT_S             30
 #define RETRY_AFTER_STORE_ERROR_MS 500
-#define STATUS_RETRIES 20  /* an unmatched status waits up to 20 x 500 ms for its send */
-#define STATUS_RETRY_MS 500
-#define HELD_RETRY_MS 1000 /* events of a channel with no loaded script: retried this often */
-#define HELD_MAX 50000     /* past this many waiting events, new ones fail instead */
-#define RELOAD_QUIET_MS 50 /* editors write in bursts: reload once they are quiet this long */
+#define STATUS_RETRIES             20 /* an unmatched status waits up to 20 x 500 ms for its send */
+#define STATUS_RETRY_MS            500
+#define HELD_RETRY_MS              1000 /* events of a channel with no loaded script: retried this often */
+#define HELD_MAX                   50000 /* past this many waiting events, new ones fail instead */
+#define RELOAD_QUIET_MS            50 /* editors write in bursts: reload once they are quiet this long */
 
 struct channel {
     const struct pl_channel_config *cfg;
     struct pl_script *script; /* NULL when no version has loaded */
     char version[17];         /* first 16 hex digits of the script's SHA-256 */
     long long loaded_at;
-    char *last_error; /* the last load error, NULL after a good load */
+    char *last_error;   /* the last load error, NULL after a good load */
     long long dirty_ms; /* a watched file changed at this time (monotonic ms); 0: clean */
     struct pl_templates *templates; /* NULL when the channel has none (or it failed to load) */
     char *templates_error;          /* why the registry did not load */
@@ -71,10 +71,10 @@ struct queued {
     /* this turn's outcome, applied after the commit */
     int status;
     char *answer;
-    int unmatched;  /* a status for a wamid no outbox row has (yet) */
-    int defer;      /* run it again in a later turn; its inbox row stays pending */
-    int tries;      /* how often it was deferred */
-    long long due;  /* when a deferred event may run again (monotonic ms) */
+    int unmatched; /* a status for a wamid no outbox row has (yet) */
+    int defer;     /* run it again in a later turn; its inbox row stays pending */
+    int tries;     /* how often it was deferred */
+    long long due; /* when a deferred event may run again (monotonic ms) */
 };
 
 /* What the sender reported, recorded at the start of the next turn. */
@@ -99,7 +99,7 @@ struct turn {
         char *key, *value, *contact;
         long long at;
         int fresh; /* a business recipient this turn added to the channel's map */
-    } *kvs;
+    } * kvs;
     struct pl_map *triggers; /* "channel\x1fid" -> answer */
     struct staged *sends, **sends_tail;
     struct finish {
@@ -107,7 +107,7 @@ struct turn {
         long long rowid;
         enum pl_inbox_state state;
         char *code, *message;
-    } *finishes, **finishes_tail;
+    } * finishes, **finishes_tail;
 };
 
 struct pl_engine {
@@ -120,7 +120,7 @@ struct pl_engine {
     size_t nchannels;
     struct pl_outbound *out;
     struct pl_store *store;
-    struct pl_watch *watch; /* NULL when inotify is unavailable: no hot reload */
+    struct pl_watch *watch;     /* NULL when inotify is unavailable: no hot reload */
     struct pl_store *analytics; /* read by /metrics scrapes, under analytics_lock */
     pthread_mutex_t analytics_lock;
     struct report *reports, **reports_tail; /* engine thread only */
@@ -204,8 +204,7 @@ static void channel_watch(struct pl_engine *e, struct channel *ch)
         files = only_script; /* nothing loaded yet: its script, to see it fixed */
     for (; *files != NULL; files++)
         if (pl_watch_add(e->watch, *files, tag, &err) != 0)
-            pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s",
-                   err.msg);
+            pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s", err.msg);
     if (ch->cfg->templates != NULL && pl_watch_add(e->watch, ch->cfg->templates, tag, &err) != 0)
         pl_log(PL_LOG_WARN, PL_FIELDS("channel", ch->cfg->id, "event", "watch"), "%s", err.msg);
 }
@@ -258,8 +257,8 @@ static void channel_load(struct pl_engine *e, struct channel *ch)
     snprintf(labels, sizeof labels, "channel=\"%s\",version=\"%s\"", ch->cfg->id, ch->version);
     pl_metrics_set("parley_script_info", labels, 1);
     pl_log(PL_LOG_INFO,
-           PL_FIELDS("channel", ch->cfg->id, "event", "load", "script", ch->cfg->script,
-                     "version", ch->version),
+           PL_FIELDS("channel", ch->cfg->id, "event", "load", "script", ch->cfg->script, "version",
+                     ch->version),
            "script loaded");
 }
 
@@ -294,17 +293,15 @@ static void channel_templates(struct pl_engine *e, struct channel *ch)
         pl_log(PL_LOG_WARN,
                PL_FIELDS("channel", ch->cfg->id, "event", "templates", "code",
                          pl_code_name(problems[i].code)),
-               "%s: %s: %s (left out)", ch->cfg->templates, problems[i].where,
-               problems[i].detail);
+               "%s: %s: %s (left out)", ch->cfg->templates, problems[i].where, problems[i].detail);
     free(problems);
     pthread_mutex_lock(&e->lock);
     free(ch->templates_error);
     ch->templates_error = t == NULL ? strdup(err.msg) : NULL;
     pthread_mutex_unlock(&e->lock);
     if (t == NULL) {
-        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "event", "templates"),
-               "%s%s", err.msg,
-               ch->templates != NULL ? "; the previous registry stays" : "");
+        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "event", "templates"), "%s%s",
+               err.msg, ch->templates != NULL ? "; the previous registry stays" : "");
         return;
     }
     snprintf(prefix, sizeof prefix, "tpl:%s:", ch->cfg->id);
@@ -661,8 +658,8 @@ static long tier_limit(const char *tier)
     static const struct {
         const char *name;
         long limit;
-    } tiers[] = {{"TIER_50", 50},       {"TIER_250", 250},       {"TIER_1K", 1000},
-                 {"TIER_2K", 2000},     {"TIER_10K", 10000},     {"TIER_100K", 100000},
+    } tiers[] = {{"TIER_50", 50},       {"TIER_250", 250},   {"TIER_1K", 1000},
+                 {"TIER_2K", 2000},     {"TIER_10K", 10000}, {"TIER_100K", 100000},
                  {"TIER_UNLIMITED", -1}};
     for (size_t i = 0; tier != NULL && i < sizeof tiers / sizeof tiers[0]; i++)
         if (strcmp(tier, tiers[i].name) == 0)
@@ -709,8 +706,8 @@ static void account_notice(struct pl_engine *e, struct turn *t, const struct pl_
         const char *tier = json_string_value(json_object_get(ev->data, "current_limit"));
         long limit = tier_limit(tier);
         if (limit == -2) {
-            pl_log(PL_LOG_INFO, PL_FIELDS("event", "quality", "waba", ev->waba_id, "status",
-                                          ev->status),
+            pl_log(PL_LOG_INFO,
+                   PL_FIELDS("event", "quality", "waba", ev->waba_id, "status", ev->status),
                    "phone number quality update (no messaging-limit change)");
             return;
         }
@@ -731,10 +728,10 @@ static void account_notice(struct pl_engine *e, struct turn *t, const struct pl_
         }
         return;
     }
-    pl_log(PL_LOG_INFO,
-           PL_FIELDS("event", pl_event_kind_name(ev->kind), "waba", ev->waba_id, "status",
-                     ev->status),
-           "account notification received");
+    pl_log(
+        PL_LOG_INFO,
+        PL_FIELDS("event", pl_event_kind_name(ev->kind), "waba", ev->waba_id, "status", ev->status),
+        "account notification received");
 }
 
 /* Run one event's handler, keeping its effects in the turn. Returns -1 when the store could not
@@ -886,8 +883,8 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
     json_t *ids = json_array();
     for (size_t i = 0; i < call.nsends; i++) {
         if (turn_send(t, ch, ev->contact, &call.sends[i]) != 0)
-            pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "message",
-                                           call.sends[i].local_id),
+            pl_log(PL_LOG_ERROR,
+                   PL_FIELDS("channel", ch->cfg->id, "message", call.sends[i].local_id),
                    "out of memory queueing a message; it is lost");
         json_array_append_new(ids, json_string(call.sends[i].local_id));
     }
@@ -1029,11 +1026,10 @@ static int record_reports(struct pl_engine *e, struct queued **events)
             q->ev.contact = strdup(r->contact);
             q->ev.status = strdup("failed");
             q->ev.timestamp = engine_now(e);
-            q->ev.data = json_pack("{s:s,s:s,s:I,s:s,s:{s:I,s:s,s:s}}", "message_id",
-                                   r->local_id, "status", "failed", "timestamp",
-                                   (json_int_t)q->ev.timestamp, "recipient", r->contact, "error",
-                                   "code", (json_int_t)r->code, "title",
-                                   r->title != NULL ? r->title : "", "details",
+            q->ev.data = json_pack("{s:s,s:s,s:I,s:s,s:{s:I,s:s,s:s}}", "message_id", r->local_id,
+                                   "status", "failed", "timestamp", (json_int_t)q->ev.timestamp,
+                                   "recipient", r->contact, "error", "code", (json_int_t)r->code,
+                                   "title", r->title != NULL ? r->title : "", "details",
                                    r->details != NULL ? r->details : "");
             *failed_tail = q;
             failed_tail = &q->next;
@@ -1097,8 +1093,8 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
     for (struct queued *q = events; q != NULL; q = q->next)
         if (q->ev.kind == PL_EVENT_TRIGGER && q->ev.id != NULL && q->status == 200 &&
             q->answer != NULL &&
-            pl_store_trigger_put(e->store, q->ev.phone_number_id, q->ev.id, q->answer, now,
-                                 &err) != 0)
+            pl_store_trigger_put(e->store, q->ev.phone_number_id, q->ev.id, q->answer, now, &err) !=
+                0)
             goto rollback;
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
@@ -1569,8 +1565,7 @@ static int enqueue(struct pl_engine *e, struct queued *q)
     return 0;
 }
 
-void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids,
-                      size_t n)
+void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct queued *q = calloc(1, sizeof *q);
@@ -1756,9 +1751,8 @@ static int broadcast_count(void *ud, const char *job, const char *channel,
 {
     char labels[800];
     (void)ud;
-    snprintf(labels, sizeof labels,
-             "broadcast=\"%s\",channel=\"%s\",template=\"%s\",status=\"%s\"", job, channel,
-             template_name, state);
+    snprintf(labels, sizeof labels, "broadcast=\"%s\",channel=\"%s\",template=\"%s\",status=\"%s\"",
+             job, channel, template_name, state);
     pl_metrics_set("parley_broadcast_messages", labels, (double)count);
     return 0;
 }
@@ -1780,8 +1774,8 @@ void pl_engine_refresh_analytics(struct pl_engine *e)
         pl_metrics_drop("parley_template_messages", "");
         pl_metrics_drop("parley_broadcast_messages", "");
         if (pl_store_outbox_template_counts(e->analytics, template_count, NULL, &err) != 0 ||
-            pl_store_outbox_broadcast_counts(e->analytics, now_s() - 7 * 86400,
-                                             broadcast_count, NULL, &err) != 0)
+            pl_store_outbox_broadcast_counts(e->analytics, now_s() - 7 * 86400, broadcast_count,
+                                             NULL, &err) != 0)
             pl_log(PL_LOG_WARN, PL_FIELDS("event", "metrics"), "analytics: %s", err.msg);
     } else {
         pl_log(PL_LOG_WARN, PL_FIELDS("event", "metrics"), "analytics: %s", err.msg);
@@ -1813,9 +1807,9 @@ char *pl_engine_health(struct pl_engine *e)
                                 json_integer(ch->templates != NULL
                                                  ? (json_int_t)pl_templates_count(ch->templates)
                                                  : 0));
-            json_object_set_new(c, "templates_error", ch->templates_error != NULL
-                                                          ? json_string(ch->templates_error)
-                                                          : json_null());
+            json_object_set_new(c, "templates_error",
+                                ch->templates_error != NULL ? json_string(ch->templates_error)
+                                                            : json_null());
         }
         json_object_set_new(c, "daily_limit", json_integer(ch->daily_limit));
         degraded |= ch->script == NULL;

@@ -28,8 +28,7 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err);
 /* Hand stored events to the engine (any thread); rowids[i] is evs[i]'s inbox row. Moves the
  * events: afterwards evs[i] is cleared and only the arrays remain the caller's. Never blocks on
  * a scenario. */
-void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids,
-                      size_t n);
+void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids, size_t n);
 
 /* POST /channels/{id}/trigger: run on_trigger for contact `to` and wait for it (in-process, when
  * the engine thread is not started: run it now). data is

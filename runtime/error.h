@@ -7,7 +7,7 @@
 #include <stdarg.h>
 
 #define PL_ERROR_CODE_MAX 40
-#define PL_ERROR_MSG_MAX 1024
+#define PL_ERROR_MSG_MAX  1024
 
 struct pl_error {
     char code[PL_ERROR_CODE_MAX];
@@ -21,7 +21,8 @@ int pl_error_set(struct pl_error *err, const char *code, const char *fmt, ...)
 int pl_error_vset(struct pl_error *err, const char *code, const char *fmt, va_list ap);
 
 /* Prepend "prefix: " to err->msg (e.g. a file name). Returns -1. */
-int pl_error_prefix(struct pl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pl_error_prefix(struct pl_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Reset to the empty error. */
 void pl_error_clear(struct pl_error *err);

@@ -58,8 +58,8 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, 
 {
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    enum MHD_Result rc = respond(c, status, "application/json", s != NULL ? s : "{}",
-                                 s != NULL ? strlen(s) : 2);
+    enum MHD_Result rc =
+        respond(c, status, "application/json", s != NULL ? s : "{}", s != NULL ? strlen(s) : 2);
     free(s);
     json_decref(j);
     return rc;
@@ -86,8 +86,7 @@ static enum MHD_Result webhook_verify(struct pl_http *h, struct MHD_Connection *
 {
     const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.mode");
     const char *token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.verify_token");
-    const char *challenge =
-        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.challenge");
+    const char *challenge = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hub.challenge");
 
     if (mode == NULL || strcmp(mode, "subscribe") != 0 || token == NULL || challenge == NULL ||
         !ct_equal(token, h->opts.verify_token)) {
@@ -114,11 +113,11 @@ static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
                PL_HTTP_BODY_MAX);
         return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large");
     }
-    sr = pl_signature_verify(h->opts.app_secret, req->body != NULL ? req->body : "", req->len,
-                             sig);
+    sr = pl_signature_verify(h->opts.app_secret, req->body != NULL ? req->body : "", req->len, sig);
     if (sr != PL_SIG_OK) {
         count_webhook(401);
-        pl_log(PL_LOG_WARN, PL_FIELDS("event", "webhook", "signature", pl_signature_result_name(sr)),
+        pl_log(PL_LOG_WARN,
+               PL_FIELDS("event", "webhook", "signature", pl_signature_result_name(sr)),
                "X-Hub-Signature-256 check failed; nothing run");
         return respond_text(c, MHD_HTTP_UNAUTHORIZED, "bad signature");
     }
@@ -193,9 +192,8 @@ static enum MHD_Result trigger_post(struct pl_http *h, struct MHD_Connection *c,
     data = json_object_get(root, "data");
     id = json_object_get(root, "id");
     if (!json_is_object(root) || !json_is_string(to) || json_string_length(to) == 0 ||
-        json_string_length(to) > 128 || !json_is_string(event) ||
-        json_string_length(event) == 0 || json_string_length(event) > 128 ||
-        (data != NULL && !json_is_object(data)) ||
+        json_string_length(to) > 128 || !json_is_string(event) || json_string_length(event) == 0 ||
+        json_string_length(event) > 128 || (data != NULL && !json_is_object(data)) ||
         (id != NULL && (!json_is_string(id) || json_string_length(id) > 200))) {
         json_decref(root);
         return respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
@@ -270,8 +268,8 @@ static enum MHD_Result route(struct pl_http *h, struct MHD_Connection *c, const 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     struct pl_http *h = cls;
     struct request *req = *con_cls;
@@ -339,8 +337,8 @@ struct pl_http *pl_http_start(const struct pl_http_opts *opts, struct pl_error *
     struct pl_http *h = calloc(1, sizeof *h);
     struct addrinfo hints = {0}, *ai = NULL;
     char port[16];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     int rc;
 
     if (h == NULL) {

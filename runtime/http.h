@@ -1,5 +1,6 @@
 /* http.h - the HTTP server (libmicrohttpd): the webhook endpoint with its verification handshake,
- * signature check and body limit (events are stored before the 200); the trigger endpoint; /healthz and /metrics. */
+ * signature check and body limit (events are stored before the 200); the trigger endpoint; /healthz
+ * and /metrics. */
 #ifndef PL_HTTP_H
 #define PL_HTTP_H
 

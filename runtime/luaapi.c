@@ -16,12 +16,12 @@
 #include "outbound.h"
 #include "utf8.h"
 
-#define HOOK_EVERY 1000   /* instructions between budget checks */
-#define JSON_MAX_DEPTH 64 /* session and event nesting */
-#define LIST_PARSE_MAX 1000 /* rows or sections of one list read before the rules judge it */
-#define JSON_MAX_NODES 100000          /* values in one session */
+#define HOOK_EVERY     1000   /* instructions between budget checks */
+#define JSON_MAX_DEPTH 64     /* session and event nesting */
+#define LIST_PARSE_MAX 1000   /* rows or sections of one list read before the rules judge it */
+#define JSON_MAX_NODES 100000 /* values in one session */
 #define JSON_MAX_BYTES (8 * 1024 * 1024) /* bytes of strings in one session */
-#define MAX_FILES 64
+#define MAX_FILES      64
 
 static const char *const handler_names[] = {"on_message", "on_button", "on_status", "on_trigger",
                                             NULL};
@@ -35,8 +35,8 @@ struct pl_script {
     const struct pl_limits *lim;
     /* memory budget */
     size_t mem_used, mem_limit;
-    int mem_exceeded;           /* sticky for the current call */
-    int fail_pending;           /* the last request failed once (before Lua's emergency GC) */
+    int mem_exceeded; /* sticky for the current call */
+    int fail_pending; /* the last request failed once (before Lua's emergency GC) */
     void *fail_ptr;
     size_t fail_nsize;
     /* CPU budget */
@@ -686,10 +686,10 @@ static const char *const removed_globals[] = {"dofile", "loadfile", "warn", NULL
 static int setup_sandbox(lua_State *L)
 {
     static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},        {LUA_COLIBNAME, luaopen_coroutine},
-        {LUA_TABLIBNAME, luaopen_table},  {LUA_STRLIBNAME, luaopen_string},
-        {LUA_MATHLIBNAME, luaopen_math},  {LUA_UTF8LIBNAME, luaopen_utf8},
-        {LUA_OSLIBNAME, luaopen_os},      {NULL, NULL},
+        {LUA_GNAME, luaopen_base},       {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_TABLIBNAME, luaopen_table}, {LUA_STRLIBNAME, luaopen_string},
+        {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
+        {LUA_OSLIBNAME, luaopen_os},     {NULL, NULL},
     };
     for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
@@ -776,8 +776,7 @@ static const char *str_field(lua_State *L, int t, const char *key, const char *w
         size_t len;
         v = lua_tolstring(L, -1, &len);
         if (strlen(v) != len)
-            raise_code(L, PL_BAD_UTF8,
-                       lua_pushfstring(L, "%s.%s contains a NUL byte", what, key));
+            raise_code(L, PL_BAD_UTF8, lua_pushfstring(L, "%s.%s contains a NUL byte", what, key));
     } else if (type != LUA_TNIL) {
         luaL_error(L, "%s.%s must be a string, not a %s", what, key, luaL_typename(L, -1));
     }
@@ -833,14 +832,13 @@ static void parse_buttons(lua_State *L, int t, struct pl_message *m)
             x->id = str_field(L, bt, "id", what);
             if (x->url != NULL && x->phone != NULL)
                 luaL_error(L, "%s: a button has either url or phone, not both", what);
-            x->kind = x->url != NULL ? PL_BUTTON_URL
+            x->kind = x->url != NULL     ? PL_BUTTON_URL
                       : x->phone != NULL ? PL_BUTTON_CALL
                                          : PL_BUTTON_REPLY;
             if (x->kind == PL_BUTTON_REPLY && x->id == NULL)
                 x->id = x->title;
         } else {
-            luaL_error(L, "%s must be a string or a table, not a %s", what,
-                       luaL_typename(L, -1));
+            luaL_error(L, "%s must be a string or a table, not a %s", what, luaL_typename(L, -1));
         }
         lua_pop(L, 1); /* the table t still holds the strings */
     }
@@ -1007,8 +1005,8 @@ static void check_window(lua_State *L, const struct pl_script *s, const struct p
 /* chat:send(text [, opts]) -> local message id */
 static int l_chat_send(lua_State *L)
 {
-    static const char *const keys[] = {"buttons", "header",   "footer", "preview_url",
-                                       "list",    "image",    "document", NULL};
+    static const char *const keys[] = {"buttons", "header", "footer",   "preview_url",
+                                       "list",    "image",  "document", NULL};
     struct pl_script *s = script_of(L);
     struct pl_call *call = chat_call(L);
     struct pl_message m;
@@ -1057,8 +1055,7 @@ static int l_chat_send(lua_State *L)
 
 /* Parameters from a Lua value: a list (positional) or a table with string keys (named).
  * Values may be strings or numbers. The array lives in a userdata left on the stack. */
-static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *what,
-                                               size_t *n)
+static const struct pl_tpl_param *parse_params(lua_State *L, int t, const char *what, size_t *n)
 {
     struct pl_tpl_param *p;
     size_t count = 0, named = 0;
@@ -1214,8 +1211,7 @@ static int l_chat_template(lua_State *L)
     if (business &&
         pl_rules_check_business(call->last_inbound, call->opted_in || call->opt_in,
                                 call->daily_limit, call->business_recent + (call->business ? 1 : 0),
-                                call->business_already || call->business, call->contact,
-                                &v) != 0)
+                                call->business_already || call->business, call->contact, &v) != 0)
         return raise_code(L, v.code, v.detail);
     body = pl_outbound_template_json(tpl, &req, call->contact, &err);
     if (body == NULL)
@@ -1365,8 +1361,8 @@ static int load_body(lua_State *L)
                                   "on_button, on_status, on_trigger)",
                                   s->path, k);
             if (!lua_isfunction(L, -1))
-                return luaL_error(L, "%s: handler '%s' must be a function, not a %s", s->path,
-                                  k, luaL_typename(L, -1));
+                return luaL_error(L, "%s: handler '%s' must be a function, not a %s", s->path, k,
+                                  luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -1421,8 +1417,8 @@ struct pl_script *pl_script_load(const struct pl_script_opts *opts, struct pl_er
                               : lua_tostring(s->L, -1);
         pl_error_set(err,
                      rc == LUA_ERRMEM || over_cap(s) ? "script_memory"
-                     : s->timed_out                     ? "script_timeout"
-                                                        : "script_error",
+                     : s->timed_out                  ? "script_timeout"
+                                                     : "script_error",
                      "%s", msg != NULL ? msg : "unknown error");
         pl_script_free(s);
         return NULL;

@@ -26,8 +26,8 @@ struct pl_script_opts {
 /* One queued message, produced by chat:send / chat:template. Owned by the call. */
 struct pl_send {
     char *local_id;
-    char *kind; /* "text", "interactive", "image", "document", "template" */
-    char *body; /* the provider request body (Cloud API JSON) */
+    char *kind;          /* "text", "interactive", "image", "document", "template" */
+    char *body;          /* the provider request body (Cloud API JSON) */
     char *template_name; /* template sends only */
 };
 
@@ -35,32 +35,32 @@ struct pl_send {
  * pl_script_call, then owns the outputs (pl_call_clear frees them). */
 struct pl_call {
     /* inputs (borrowed) */
-    const char *handler;      /* "on_message", "on_button", "on_status", "on_trigger" */
+    const char *handler; /* "on_message", "on_button", "on_status", "on_trigger" */
     const char *channel;
-    const char *contact;      /* wa_id */
-    const char *contact_name; /* may be NULL */
-    const char *session_json; /* the stored session, NULL for a new conversation */
-    json_t *event;            /* the event table's contents */
-    long long now;            /* unix seconds: the clock the rules see */
-    long long last_inbound;   /* when the contact last wrote (0 = never): the window */
-    int opted_in;             /* the contact has a recorded opt-in */
-    const char *language;     /* the channel's default template language */
+    const char *contact;                  /* wa_id */
+    const char *contact_name;             /* may be NULL */
+    const char *session_json;             /* the stored session, NULL for a new conversation */
+    json_t *event;                        /* the event table's contents */
+    long long now;                        /* unix seconds: the clock the rules see */
+    long long last_inbound;               /* when the contact last wrote (0 = never): the window */
+    int opted_in;                         /* the contact has a recorded opt-in */
+    const char *language;                 /* the channel's default template language */
     const struct pl_templates *templates; /* the channel's registry; NULL when it has none */
-    long daily_limit;         /* business-initiated recipients per rolling 24 h (<0: none) */
-    long business_recent;     /* recipients counted now */
-    int business_already;     /* this contact is one of them */
+    long daily_limit;     /* business-initiated recipients per rolling 24 h (<0: none) */
+    long business_recent; /* recipients counted now */
+    int business_already; /* this contact is one of them */
     /* local message ids: the caller's generator writes a NUL-terminated id into buf */
     void (*new_id)(void *ud, char *buf, size_t size);
     void *new_id_ud;
     /* outputs */
     struct pl_send *sends;
     size_t nsends;
-    char *session_out;       /* the session after the call, as JSON (NULL when unchanged/absent) */
-    int opt_in;              /* chat:opt_in() was called */
-    int business;            /* a business-initiated message was queued (counts for the limit) */
+    char *session_out; /* the session after the call, as JSON (NULL when unchanged/absent) */
+    int opt_in;        /* chat:opt_in() was called */
+    int business;      /* a business-initiated message was queued (counts for the limit) */
     char *opt_in_source;
-    enum pl_code code;       /* PL_OK, or why the call failed */
-    char *traceback;         /* on failure, the Lua traceback */
+    enum pl_code code; /* PL_OK, or why the call failed */
+    char *traceback;   /* on failure, the Lua traceback */
 };
 
 /* Create a fresh sandboxed state, load and run the script's top level under the budgets; it

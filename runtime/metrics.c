@@ -21,7 +21,8 @@ static const struct metric_def defs[] = {
      "Inbound events for a phone_number_id no channel has (acknowledged, nothing run)"},
     {"parley_events_ignored_total", "counter", "Inbound items skipped, by reason"},
     {"parley_events_duplicate_total", "counter", "Inbound events already seen, by channel"},
-    {"parley_messages_out_total", "counter", "Messages accepted by the provider, by channel and type"},
+    {"parley_messages_out_total", "counter",
+     "Messages accepted by the provider, by channel and type"},
     {"parley_rejections_total", "counter", "Sends refused by the rules, by channel and code"},
     {"parley_handler_errors_total", "counter", "Handlers that raised, by channel and code"},
     {"parley_provider_errors_total", "counter", "Provider errors by channel and code"},
@@ -33,7 +34,8 @@ static const struct metric_def defs[] = {
     {"parley_outbox_depth", "gauge", "Messages waiting to be sent or in flight"},
     {"parley_reloads_total", "counter", "Script loads by channel and result"},
     {"parley_script_info", "gauge", "The loaded script version of each channel (value 1)"},
-    {"parley_triggers_total", "counter", "POST /channels/{id}/trigger requests by channel and status"},
+    {"parley_triggers_total", "counter",
+     "POST /channels/{id}/trigger requests by channel and status"},
     {"parley_template_messages", "gauge",
      "Template messages by channel, template and delivery status (queued, sent, delivered, "
      "read, failed), from the state file"},
@@ -42,7 +44,7 @@ static const struct metric_def defs[] = {
      "delivery status"},
 };
 
-#define NDEFS (sizeof defs / sizeof defs[0])
+#define NDEFS    (sizeof defs / sizeof defs[0])
 #define NBUCKETS 256
 
 struct series {

@@ -18,9 +18,9 @@
 #include "sandbox.h"
 
 #define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS 60000
-#define MAX_AGE_MS (24LL * 3600 * 1000) /* a message not accepted within a day fails */
-#define ERR_BODY_MAX (64 * 1024)
+#define RETRY_CAP_MS  60000
+#define MAX_AGE_MS    (24LL * 3600 * 1000) /* a message not accepted within a day fails */
+#define ERR_BODY_MAX  (64 * 1024)
 
 /* ---- the request body ---- */
 
@@ -56,8 +56,8 @@ static void set_header(json_t *ia, const struct pl_message *m)
         json_object_set_new(h, media_name(m->media.kind), media_obj(&m->media, 0, NULL));
         json_object_set_new(ia, "header", h);
     } else if (m->header != NULL) {
-        json_object_set_new(ia, "header", json_pack("{s:s,s:s}", "type", "text", "text",
-                                                     m->header));
+        json_object_set_new(ia, "header",
+                            json_pack("{s:s,s:s}", "type", "text", "text", m->header));
     }
 }
 
@@ -66,9 +66,8 @@ static json_t *buttons_action(const struct pl_message *m)
     json_t *list = json_array();
     for (size_t i = 0; i < m->nbuttons; i++) {
         const struct pl_button *b = &m->buttons[i];
-        json_array_append_new(list, json_pack("{s:s,s:{s:s,s:s}}", "type", "reply", "reply",
-                                              "id", b->id != NULL ? b->id : b->title, "title",
-                                              b->title));
+        json_array_append_new(list, json_pack("{s:s,s:{s:s,s:s}}", "type", "reply", "reply", "id",
+                                              b->id != NULL ? b->id : b->title, "title", b->title));
     }
     return json_pack("{s:o}", "buttons", list);
 }
@@ -106,15 +105,14 @@ static json_t *cta(const struct pl_limits *lim, const struct pl_message *m, cons
     for (size_t i = 0; i < m->nbuttons; i++) {
         const struct pl_button *b = &m->buttons[i];
         if (b->kind == PL_BUTTON_URL)
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "url",
-                                                  "display_text", b->title, "url", b->url));
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "url", "display_text",
+                                                  b->title, "url", b->url));
         else {
             char phone[32];
             if (pl_rules_normalize_phone(lim, b->phone, phone, sizeof phone) != 0)
                 snprintf(phone, sizeof phone, "%s", b->phone); /* the rules passed it */
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "call",
-                                                  "display_text", b->title, "phone_number",
-                                                  phone));
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "type", "call", "display_text",
+                                                  b->title, "phone_number", phone));
         }
     }
     *ia_type = "cta";
@@ -228,8 +226,8 @@ static void msg_free(struct msg *m)
     free(m);
 }
 
-struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done,
-                                    void *ud, struct pl_error *err)
+struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done, void *ud,
+                                    struct pl_error *err)
 {
     struct pl_outbound *o = calloc(1, sizeof *o);
 
@@ -301,8 +299,7 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
     m->contact = strdup(contact);
     m->kind = strdup(kind);
     m->body = strdup(body);
-    if (!m->local_id || !m->channel || !m->phone_number_id || !m->contact || !m->kind ||
-        !m->body) {
+    if (!m->local_id || !m->channel || !m->phone_number_id || !m->contact || !m->kind || !m->body) {
         msg_free(m);
         return -1;
     }
@@ -388,9 +385,8 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
     char labels[256];
 
     if (http == 200) {
-        const char *wamid =
-            json_string_value(json_object_get(json_array_get(json_object_get(root, "messages"), 0),
-                                              "id"));
+        const char *wamid = json_string_value(
+            json_object_get(json_array_get(json_object_get(root, "messages"), 0), "id"));
         if (wamid != NULL) {
             if (o->sink != NULL)
                 o->sink(o->sink_ud, m->channel, m->contact, m->local_id, wamid, m->body);
@@ -570,8 +566,7 @@ void pl_outbound_poll(struct pl_outbound *o, int timeout_ms, int extra_fd)
 {
     struct curl_waitfd fd = {.fd = extra_fd, .events = CURL_WAIT_POLLIN};
     int running;
-    curl_multi_poll(o->multi, extra_fd >= 0 ? &fd : NULL, extra_fd >= 0 ? 1 : 0, timeout_ms,
-                    NULL);
+    curl_multi_poll(o->multi, extra_fd >= 0 ? &fd : NULL, extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
     curl_multi_perform(o->multi, &running);
     collect_done(o);
 }

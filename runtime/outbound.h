@@ -43,8 +43,8 @@ typedef void (*pl_delivery_fn)(void *ud, const struct pl_delivery *d);
 
 /* Create the sender for the configured provider. on_done is called once per message, when the
  * provider accepted it or it failed for good. Returns NULL with err. */
-struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done,
-                                    void *ud, struct pl_error *err);
+struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done, void *ud,
+                                    struct pl_error *err);
 
 void pl_outbound_free(struct pl_outbound *o);
 
@@ -68,8 +68,8 @@ void pl_outbound_start(struct pl_outbound *o);
 
 /* Instead of printing sandbox messages, give each accepted one to sink (parley test / chat).
  * body is the request body, wamid the sandbox's id for it. */
-typedef void (*pl_sink_fn)(void *ud, const char *channel, const char *contact,
-                           const char *local_id, const char *wamid, const char *body);
+typedef void (*pl_sink_fn)(void *ud, const char *channel, const char *contact, const char *local_id,
+                           const char *wamid, const char *body);
 void pl_outbound_set_sink(struct pl_outbound *o, pl_sink_fn sink, void *ud);
 
 /* Wake a thread blocked in pl_outbound_poll (any thread may call it). */

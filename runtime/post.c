@@ -25,8 +25,7 @@ char *pl_post_body(const struct pl_post *p)
     if (p->id != NULL)
         snprintf(wamid, sizeof wamid, "%s", p->id);
     else
-        snprintf(wamid, sizeof wamid, "wamid.POST%010lld%09ld", (long long)now.tv_sec,
-                 now.tv_nsec);
+        snprintf(wamid, sizeof wamid, "wamid.POST%010lld%09ld", (long long)now.tv_sec, now.tv_nsec);
     msg = json_pack("{s:s,s:s,s:s}", "from", p->from, "id", wamid, "timestamp", ts);
     if (p->press != NULL) {
         json_object_set_new(msg, "type", json_string("interactive"));
@@ -37,8 +36,8 @@ char *pl_post_body(const struct pl_post *p)
     } else if (p->list != NULL) {
         json_object_set_new(msg, "type", json_string("interactive"));
         json_object_set_new(msg, "interactive",
-                            json_pack("{s:s,s:{s:s,s:s}}", "type", "list_reply", "list_reply",
-                                      "id", p->list, "title",
+                            json_pack("{s:s,s:{s:s,s:s}}", "type", "list_reply", "list_reply", "id",
+                                      p->list, "title",
                                       p->press_title != NULL ? p->press_title : p->list));
     } else {
         json_object_set_new(msg, "type", json_string("text"));
@@ -47,12 +46,11 @@ char *pl_post_body(const struct pl_post *p)
     }
     json_t *contact = json_pack("{s:{s:s},s:s}", "profile", "name",
                                 p->name != NULL ? p->name : "Sandbox User", "wa_id", p->from);
-    root = json_pack(
-        "{s:s,s:[{s:s,s:[{s:{s:s,s:{s:s,s:s},s:[o],s:[o]},s:s}]}]}", "object",
-        "whatsapp_business_account", "entry", "id", "102290129340398", "changes", "value",
-        "messaging_product", "whatsapp", "metadata", "display_phone_number", "15550783881",
-        "phone_number_id", p->phone_number_id, "contacts", contact, "messages", msg, "field",
-        "messages");
+    root = json_pack("{s:s,s:[{s:s,s:[{s:{s:s,s:{s:s,s:s},s:[o],s:[o]},s:s}]}]}", "object",
+                     "whatsapp_business_account", "entry", "id", "102290129340398", "changes",
+                     "value", "messaging_product", "whatsapp", "metadata", "display_phone_number",
+                     "15550783881", "phone_number_id", p->phone_number_id, "contacts", contact,
+                     "messages", msg, "field", "messages");
     if (root == NULL)
         return NULL;
     out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

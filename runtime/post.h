@@ -7,7 +7,7 @@
 #include "error.h"
 
 struct pl_post {
-    const char *url;             /* e.g. http://127.0.0.1:8080/webhook */
+    const char *url; /* e.g. http://127.0.0.1:8080/webhook */
     const char *app_secret;
     const char *phone_number_id; /* the channel's */
     const char *from;            /* the customer's wa_id */
@@ -15,8 +15,8 @@ struct pl_post {
     const char *text;            /* a text message, or */
     const char *press;           /* the id of a quick reply pressed (title = press_title) */
     const char *press_title;
-    const char *list;            /* the id of a list row picked */
-    const char *id;              /* the message id (wamid); NULL: a fresh one */
+    const char *list; /* the id of a list row picked */
+    const char *id;   /* the message id (wamid); NULL: a fresh one */
 };
 
 /* Build the webhook body for p: a malloc'd JSON string, or NULL on OOM. */

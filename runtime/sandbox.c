@@ -97,7 +97,8 @@ static void render_template(FILE *out, json_t *t)
 {
     json_t *c;
     size_t i;
-    fprintf(out, "  [template %s (%s)]\n", str(t, "name"), str(json_object_get(t, "language"), "code"));
+    fprintf(out, "  [template %s (%s)]\n", str(t, "name"),
+            str(json_object_get(t, "language"), "code"));
     json_array_foreach(json_object_get(t, "components"), i, c)
     {
         json_t *p;
@@ -176,9 +177,9 @@ int pl_sandbox_send(const char *channel, const char *body, char **response, FILE
     }
     snprintf(wamid, sizeof wamid, "wamid.SBX%08lx%012llx", (unsigned long)time(NULL),
              __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-    json_t *resp = json_pack("{s:s,s:[{s:s,s:s}],s:[{s:s}]}", "messaging_product", "whatsapp",
-                             "contacts", "input", str(root, "to"), "wa_id", str(root, "to"),
-                             "messages", "id", wamid);
+    json_t *resp =
+        json_pack("{s:s,s:[{s:s,s:s}],s:[{s:s}]}", "messaging_product", "whatsapp", "contacts",
+                  "input", str(root, "to"), "wa_id", str(root, "to"), "messages", "id", wamid);
     *response = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(resp);
     json_decref(root);
@@ -188,8 +189,7 @@ int pl_sandbox_send(const char *channel, const char *body, char **response, FILE
 /* The view's buttons of an interactive payload: titles and ids in order. */
 static void view_buttons(json_t *view, json_t *ia)
 {
-    json_t *action = json_object_get(ia, "action"), *v, *titles = json_array(),
-           *ids = json_array();
+    json_t *action = json_object_get(ia, "action"), *v, *titles = json_array(), *ids = json_array();
     const char *type = str(ia, "type");
     size_t i;
 
@@ -217,12 +217,13 @@ static void view_buttons(json_t *view, json_t *ia)
         size_t s, r;
         json_array_foreach(json_object_get(action, "sections"), s, sec)
             json_array_foreach(json_object_get(sec, "rows"), r, row)
-            {
-                json_array_append_new(rows, json_string(str(row, "title")));
-                json_array_append_new(row_ids, json_string(str(row, "id")));
-            }
-        json_object_set_new(view, "list", json_pack("{s:s,s:o,s:o}", "button", str(action, "button"),
-                                                    "rows", rows, "ids", row_ids));
+        {
+            json_array_append_new(rows, json_string(str(row, "title")));
+            json_array_append_new(row_ids, json_string(str(row, "id")));
+        }
+        json_object_set_new(view, "list",
+                            json_pack("{s:s,s:o,s:o}", "button", str(action, "button"), "rows",
+                                      rows, "ids", row_ids));
     }
     if (json_array_size(titles) > 0) {
         json_object_set_new(view, "buttons", titles);
@@ -250,7 +251,8 @@ json_t *pl_sandbox_view(const char *body)
         json_t *header = json_object_get(payload, "header");
         const char *ht = str(header, "type");
         json_object_set_new(view, "type", json_string(str(payload, "type")));
-        json_object_set_new(view, "text", json_string(str(json_object_get(payload, "body"), "text")));
+        json_object_set_new(view, "text",
+                            json_string(str(json_object_get(payload, "body"), "text")));
         if (strcmp(ht, "text") == 0)
             json_object_set_new(view, "header", json_string(str(header, "text")));
         else if (*ht != '\0')

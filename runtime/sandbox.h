@@ -8,9 +8,9 @@
 #include <stdio.h>
 
 /* Handle one POST /{phone_number_id}/messages body. Prints the message to `out` (NULL: not
- * shown; the caller renders it) as a phone would show it, labelled with the channel. Returns the HTTP status (200, or 400 for a
- * body it cannot read) and stores a malloc'd response body (Meta's success or error envelope)
- * in *response. */
+ * shown; the caller renders it) as a phone would show it, labelled with the channel. Returns the
+ * HTTP status (200, or 400 for a body it cannot read) and stores a malloc'd response body (Meta's
+ * success or error envelope) in *response. */
 int pl_sandbox_send(const char *channel, const char *body, char **response, FILE *out);
 
 /* Render a send body readably into out without answering (used by `parley chat`). */

@@ -25,7 +25,6 @@
 #include "luaapi.h"
 #include "sandbox.h"
 
-
 /* One message the bot sent, not yet looked at by expect. */
 struct sent {
     struct sent *next;
@@ -41,9 +40,9 @@ struct runner {
     struct pl_config cfg;
     int have_cfg;
     const struct pl_channel_config *channel;
-    struct pl_customer cust; /* who the test talks as */
+    struct pl_customer cust;                      /* who the test talks as */
     char default_contact[128], default_name[128]; /* what each test starts as (use()) */
-    long long start;         /* use(…, {now = …}): the clock each test starts at; 0: now */
+    long long start; /* use(…, {now = …}): the clock each test starts at; 0: now */
     struct pl_engine *engine;
     struct sent *head, *tail; /* messages expect() has not looked at */
 };
@@ -111,7 +110,8 @@ static json_t *run(lua_State *L, struct runner *r, struct pl_event *ev)
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
     if (status != 200) {
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         luaL_where(L, 1);
         lua_pushstring(L, msg != NULL ? msg : "the handler failed");
         json_decref(j);
@@ -179,7 +179,8 @@ static int l_trigger(lua_State *L)
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
     if (status != 200) {
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         luaL_where(L, 1);
         lua_pushstring(L, msg != NULL ? msg : "the trigger failed");
         json_decref(j);
@@ -218,7 +219,11 @@ static int l_advance(lua_State *L)
         const char *s = luaL_checkstring(L, 1);
         char *end;
         double n = strtod(s, &end);
-        int unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+        int unit = *end == 's'   ? 1
+                   : *end == 'm' ? 60
+                   : *end == 'h' ? 3600
+                   : *end == 'd' ? 86400
+                                 : 0;
         if (end == s || unit == 0 || end[1] != '\0' || n < 0)
             return luaL_error(L, "advance(\"%s\"): use seconds or a number with s, m, h or d", s);
         seconds = (long long)(n * unit);
@@ -524,8 +529,7 @@ static void run_file(const char *file, const char *stdlib_dir, int *passed, int 
         {"use", l_use},         {"test", l_test},       {"send", l_send},
         {"press", l_press},     {"trigger", l_trigger}, {"status", l_status},
         {"advance", l_advance}, {"session", l_session}, {"contact", l_contact},
-        {"now", l_now},
-        {NULL, NULL},
+        {"now", l_now},         {NULL, NULL},
     };
     for (const luaL_Reg *f = dsl; f->name != NULL; f++) {
         lua_pushstring(L, f->name);

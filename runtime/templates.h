@@ -72,7 +72,7 @@ struct pl_tpl_send {
     size_t nbody;
     const struct pl_tpl_param *header; /* a TEXT header's parameter */
     size_t nheader;
-    const char *header_media_link;     /* an IMAGE/VIDEO/DOCUMENT header's link */
+    const char *header_media_link; /* an IMAGE/VIDEO/DOCUMENT header's link */
     const struct pl_tpl_button_value *buttons;
     size_t nbuttons;
 };
