@@ -1,6 +1,6 @@
-/* main.c - the `parley` command line: serve, check, post, version. Parses arguments, wires the
- * subsystems together and maps outcomes to exit statuses (0 ok, 1 a reported problem, 2 bad
- * usage). */
+/* main.c - the `parley` command line: serve, check, post, chat, test, broadcast, templates,
+ * version. Parses arguments, wires the subsystems together and maps outcomes to exit statuses
+ * (0 ok, 1 a reported problem, 2 bad usage). */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <lua.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broadcast.h"
 #include "chat.h"
 #include "config.h"
 #include "engine.h"
@@ -26,10 +27,11 @@
 #include "post.h"
 #include "rules.h"
 #include "scenario.h"
+#include "sync.h"
 #include "templates.h"
 
 #define EXIT_PROBLEM 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE   2
 
 static const char usage[] =
     "usage: parley <command> [options]\n"
@@ -44,6 +46,21 @@ static const char usage[] =
     "          (TEXT | --press ID [--title T] | --list ID)\n"
     "                                            post a signed sample webhook to a running "
     "serve\n"
+    "  broadcast [-c parley.json] --channel ID --template NAME --to LIST.csv [--lang L]\n"
+    "            [--rate N] [--new] [--quiet] [--stats]\n"
+    "                                            send a template to every contact of a list, as "
+    "a\n"
+    "                                            durable job (N messages/s, default 80)\n"
+    "  broadcast [-c parley.json] --resume JOB [--rate N] [--quiet] [--stats]\n"
+    "                                            continue a stopped or killed job\n"
+    "  broadcast status [-c parley.json] [JOB] [--json] [--unsent]\n"
+    "                                            a job's recipients and delivery (no JOB: the "
+    "recent\n"
+    "                                            jobs and the counts per template)\n"
+    "  templates sync [-c parley.json] --channel ID\n"
+    "                                            fetch the channel's templates from the provider "
+    "into\n"
+    "                                            its registry file\n"
     "  version                                   print the version\n"
     "\n"
     "-c defaults to ./parley.json. Exit status: 0 ok, 1 a reported problem, 2 bad usage.\n";
@@ -65,6 +82,11 @@ struct args {
     const char *press;
     const char *title;
     const char *list;
+    const char *template_name;
+    const char *to;
+    const char *rate;
+    const char *lang;
+    const char *resume;
     const char **rest;
     int nrest;
 };
@@ -73,9 +95,11 @@ static int parse_args(int argc, char **argv, struct args *a, const char *allowed
 {
     static const struct {
         const char *flag, *key;
-    } flags[] = {{"-c", "c"},         {"--config", "c"},   {"--channel", "channel"},
-                 {"--from", "from"},  {"--name", "name"},  {"--press", "press"},
-                 {"--title", "title"}, {"--list", "list"}};
+    } flags[] = {{"-c", "c"},           {"--config", "c"},  {"--channel", "channel"},
+                 {"--from", "from"},    {"--name", "name"}, {"--press", "press"},
+                 {"--title", "title"},  {"--list", "list"}, {"--template", "template"},
+                 {"--to", "to"},        {"--rate", "rate"}, {"--lang", "lang"},
+                 {"--resume", "resume"}};
 
     memset(a, 0, sizeof *a);
     a->config = "parley.json";
@@ -114,6 +138,16 @@ static int parse_args(int argc, char **argv, struct args *a, const char *allowed
             a->title = v;
         else if (strcmp(key, "list") == 0)
             a->list = v;
+        else if (strcmp(key, "template") == 0)
+            a->template_name = v;
+        else if (strcmp(key, "to") == 0)
+            a->to = v;
+        else if (strcmp(key, "rate") == 0)
+            a->rate = v;
+        else if (strcmp(key, "lang") == 0)
+            a->lang = v;
+        else if (strcmp(key, "resume") == 0)
+            a->resume = v;
     }
     return 0;
 }
@@ -163,7 +197,8 @@ static void reconfigure(struct pl_engine *engine, const char *path)
 
     if (cfg == NULL || pl_config_load(path, cfg, &err) != 0) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("event", "reconfigure", "code", "config"),
-               "SIGHUP: %s; the running configuration stays", cfg != NULL ? err.msg : "out of memory");
+               "SIGHUP: %s; the running configuration stays",
+               cfg != NULL ? err.msg : "out of memory");
         free(cfg);
         return;
     }
@@ -316,15 +351,15 @@ static int check_templates(const struct pl_channel_config *c, enum pl_provider_k
 
     if (c->templates == NULL)
         return 0;
-    t = pl_templates_load(c->templates, pl_rules_limits(pl_provider_kind_name(kind)), &problems,
-                          &n, &err);
+    t = pl_templates_load(c->templates, pl_rules_limits(pl_provider_kind_name(kind)), &problems, &n,
+                          &err);
     if (t == NULL) {
         printf("%s: templates: %s\n", c->templates, err.msg);
         return 1;
     }
     for (size_t i = 0; i < n; i++)
-        printf("%s: %s: %s: %s\n", c->templates, problems[i].where,
-               pl_code_name(problems[i].code), problems[i].detail);
+        printf("%s: %s: %s: %s\n", c->templates, problems[i].where, pl_code_name(problems[i].code),
+               problems[i].detail);
     free(problems);
     pl_templates_free(t);
     return n > 0;
@@ -475,6 +510,213 @@ static int cmd_test(int argc, char **argv)
     return rc;
 }
 
+/* Remove a flag without a value (--json, --stats, …) from argv; 1 when it was there. */
+static int take_flag(int *argc, char **argv, const char *flag)
+{
+    int found = 0;
+    for (int i = 2; i < *argc; i++)
+        if (strcmp(argv[i], flag) == 0) {
+            found = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i) * sizeof *argv);
+            (*argc)--;
+            i--;
+        }
+    return found;
+}
+
+static int cmd_broadcast_status(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    int rc, json, unsent;
+
+    json = take_flag(&argc, argv, "--json");
+    unsent = take_flag(&argc, argv, "--unsent");
+    if ((rc = parse_args(argc, argv, &a, " c ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    if (a.nrest > 1 || (unsent && a.nrest == 0)) {
+        free(a.rest);
+        return bad_usage("broadcast status takes one job id%s",
+                         unsent ? " (--unsent needs it)" : "");
+    }
+    pl_config_env_optional(1); /* reading the state file needs no secret */
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    struct pl_status_opts so = {
+        .cfg = &cfg,
+        .job = a.nrest > 0 ? a.rest[0] : NULL,
+        .json = json,
+        .unsent = unsent,
+        .out = stdout,
+    };
+    rc = pl_broadcast_status(&so, &err) == 0 ? 0 : EXIT_PROBLEM;
+    if (rc != 0)
+        fprintf(stderr, "parley: %s\n", err.msg);
+    pl_config_free(&cfg);
+    free(a.rest);
+    return rc;
+}
+
+static int cmd_broadcast(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    enum pl_broadcast_end end;
+    double rate = 0;
+    int rc, fresh, quiet, stats;
+
+    /* `broadcast status`: the first word that is not an option or an option's value (so
+     * `broadcast -c x.json status JOB` works too); it is dropped before the options parse */
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "status") == 0) {
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            return cmd_broadcast_status(argc - 1, argv);
+        }
+        break;
+    }
+    fresh = take_flag(&argc, argv, "--new");
+    quiet = take_flag(&argc, argv, "--quiet");
+    stats = take_flag(&argc, argv, "--stats");
+    if ((rc = parse_args(argc, argv, &a, " c channel template to rate lang resume ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    if (a.nrest > 0) {
+        rc = bad_usage("broadcast takes no arguments (got %s)", a.rest[0]);
+        free(a.rest);
+        return rc;
+    }
+    if (a.resume != NULL &&
+        (a.channel != NULL || a.template_name != NULL || a.to != NULL || a.lang != NULL || fresh)) {
+        free(a.rest);
+        return bad_usage("--resume JOB takes no --channel, --template, --to, --lang or --new%s",
+                         "");
+    }
+    if (a.resume == NULL && (a.channel == NULL || a.template_name == NULL || a.to == NULL)) {
+        free(a.rest);
+        return bad_usage("broadcast needs --channel ID, --template NAME and --to LIST.csv (or "
+                         "--resume JOB)%s",
+                         "");
+    }
+    if (a.rate != NULL) {
+        char *end_ = NULL;
+        rate = strtod(a.rate, &end_);
+        if (end_ == a.rate || *end_ != '\0' || !(rate > 0) || rate > 1000000) {
+            rc = bad_usage("--rate must be a number of messages per second above 0 (got %s)",
+                           a.rate);
+            free(a.rest);
+            return rc;
+        }
+    }
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    register_secrets(&cfg);
+    int tty = isatty(STDERR_FILENO);
+    /* a bar owns the terminal line: the report and the state file hold every failure, so the
+     * per-message log lines stay out of its way; without a bar, warnings and errors show */
+    int level = pl_log_parse_level(cfg.log_level);
+    pl_log_set_level(quiet || tty ? (enum pl_log_level)(PL_LOG_ERROR + 1)
+                                  : (enum pl_log_level)(level > PL_LOG_WARN ? level : PL_LOG_WARN));
+    signal(SIGPIPE, SIG_IGN);
+    struct pl_broadcast_opts bo = {
+        .cfg = &cfg,
+        .channel = a.channel,
+        .template_name = a.template_name,
+        .language = a.lang,
+        .file = a.to,
+        .resume = a.resume,
+        .rate = rate,
+        .fresh = fresh,
+        .progress = quiet ? PL_PROGRESS_NONE
+                    : tty ? PL_PROGRESS_BAR
+                          : PL_PROGRESS_LINES,
+        .stats = stats,
+        .out = stdout,
+        .err = stderr,
+    };
+    if (pl_broadcast_run(&bo, &end, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        rc = EXIT_PROBLEM;
+    } else {
+        rc = end == PL_BROADCAST_STOPPED ? EXIT_PROBLEM : 0;
+    }
+    pl_config_free(&cfg);
+    pl_metrics_reset();
+    pl_log_clear_secrets();
+    free(a.rest);
+    return rc;
+}
+
+static int cmd_templates(int argc, char **argv)
+{
+    struct args a;
+    struct pl_config cfg;
+    struct pl_error err;
+    struct pl_sync_result r;
+    const struct pl_channel_config *ch;
+    int rc;
+
+    if (argc < 3 || strcmp(argv[2], "sync") != 0)
+        return bad_usage("templates needs a subcommand: sync%s", "");
+    memmove(&argv[2], &argv[3], (size_t)(argc - 2) * sizeof *argv);
+    argc--;
+    if ((rc = parse_args(argc, argv, &a, " c channel ")) != 0) {
+        free(a.rest);
+        return rc;
+    }
+    if (a.nrest > 0 || a.channel == NULL) {
+        free(a.rest);
+        return bad_usage("templates sync needs --channel ID and takes no arguments%s", "");
+    }
+    if (pl_config_load(a.config, &cfg, &err) != 0) {
+        fprintf(stderr, "parley: %s\n", err.msg);
+        free(a.rest);
+        return EXIT_PROBLEM;
+    }
+    register_secrets(&cfg);
+    ch = pl_config_channel(&cfg, a.channel);
+    if (ch == NULL) {
+        fprintf(stderr, "parley: no channel '%s' in %s\n", a.channel, a.config);
+        rc = EXIT_PROBLEM;
+    } else if (pl_templates_sync(&cfg, ch, &r, &err) != 0) {
+        fprintf(stderr, "parley: templates sync: %s\n", err.msg);
+        rc = EXIT_PROBLEM;
+    } else {
+        /* the problems as `parley check` prints them; the file keeps those templates, the
+         * server leaves them out when it loads it */
+        for (size_t i = 0; i < r.nproblems; i++)
+            printf("%s: %s: %s: %s\n", ch->templates, r.problems[i].where,
+                   pl_code_name(r.problems[i].code), r.problems[i].detail);
+        free(r.problems);
+        if (cfg.provider.kind == PL_PROVIDER_SANDBOX)
+            printf("wrote %s: %zu sample template%s (sandbox provider)\n", ch->templates,
+                   r.templates, r.templates == 1 ? "" : "s");
+        else
+            printf("wrote %s: %zu template%s from %zu page%s%s\n", ch->templates, r.templates,
+                   r.templates == 1 ? "" : "s", r.pages, r.pages == 1 ? "" : "s",
+                   r.nproblems > 0 ? " (the ones listed above will not be sendable)" : "");
+        rc = 0;
+    }
+    pl_config_free(&cfg);
+    pl_log_clear_secrets();
+    free(a.rest);
+    return rc;
+}
+
 static int cmd_version(void)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -508,6 +750,10 @@ int main(int argc, char **argv)
         rc = cmd_test(argc, argv);
     else if (strcmp(argv[1], "chat") == 0)
         rc = cmd_chat(argc, argv);
+    else if (strcmp(argv[1], "broadcast") == 0)
+        rc = cmd_broadcast(argc, argv);
+    else if (strcmp(argv[1], "templates") == 0)
+        rc = cmd_templates(argc, argv);
     else
         rc = bad_usage("unknown command '%s'", argv[1]);
     curl_global_cleanup();

@@ -1,7 +1,9 @@
-/* store.c - durable state on SQLite: the inbox, contacts and sessions, the outbox and trigger
- * answers. The only file that speaks SQL. Owns the schema (created and migrated by
- * PRAGMA user_version) and one connection per struct pl_store, with every statement prepared
- * once at open and reused. */
+/* store.c - durable state on SQLite: the inbox, contacts and sessions, the outbox, trigger
+ * answers, business recipients, settings and broadcast jobs. The only file that speaks SQL. Owns
+ * the schema (created and migrated by PRAGMA user_version) and one connection per struct pl_store,
+ * with every statement prepared once at open and reused. */
+#include <pthread.h>
+#include <time.h>
 #include "store.h"
 
 #include <errno.h>
@@ -97,6 +99,49 @@ static const char schema_v2[] =
     " value TEXT,"
     " at INTEGER) WITHOUT ROWID;";
 
+/* Version 3: broadcast jobs and their recipients (`parley broadcast`), and the indexes that
+ * per-job and per-template counts read. outbox.broadcast exists since version 1. */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS broadcasts ("
+    " id TEXT PRIMARY KEY,"
+    " channel TEXT NOT NULL,"
+    " template TEXT NOT NULL,"
+    " language TEXT NOT NULL,"
+    " file TEXT NOT NULL,"
+    " rate REAL NOT NULL,"
+    " state TEXT NOT NULL,"
+    " stop_code TEXT,"
+    " file_size INTEGER NOT NULL DEFAULT 0,"
+    " file_mtime INTEGER NOT NULL DEFAULT 0,"
+    " import_offset INTEGER NOT NULL DEFAULT 0,"
+    " import_line INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL DEFAULT 0,"
+    " total INTEGER NOT NULL DEFAULT 0,"
+    " sent INTEGER NOT NULL DEFAULT 0,"
+    " skipped INTEGER NOT NULL DEFAULT 0,"
+    " failed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS broadcasts_key ON broadcasts(channel, template, language, file);"
+    "CREATE INDEX IF NOT EXISTS broadcasts_created ON broadcasts(created_at);"
+    "CREATE TABLE IF NOT EXISTS broadcast_recipients ("
+    " job TEXT NOT NULL,"
+    " line INTEGER NOT NULL,"
+    " wa_id TEXT,"
+    " params TEXT,"
+    " opt_in INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'pending',"
+    " code TEXT,"
+    " detail TEXT,"
+    " local_id TEXT,"
+    " PRIMARY KEY (job, line)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS broadcast_recipients_state ON broadcast_recipients(job, state, "
+    "line);"
+    "CREATE INDEX IF NOT EXISTS broadcast_recipients_wa ON broadcast_recipients(job, wa_id);"
+    "CREATE INDEX IF NOT EXISTS outbox_broadcast ON outbox(broadcast, state, error_code) "
+    " WHERE broadcast IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS outbox_template ON outbox(channel, template_name, state) "
+    " WHERE template_name IS NOT NULL;";
+
 /* ---- prepared statements ------------------------------------------------------------------ */
 
 enum stmt_id {
@@ -125,8 +170,33 @@ enum stmt_id {
     ST_SET_PUT,
     ST_SET_GET,
     ST_SET_PREFIX,
+    ST_OUT_ADD_JOB,
+    ST_OUT_TPL_COUNTS,
+    ST_OUT_JOB_COUNTS,
+    ST_OUT_JOB_DELIVERY,
+    ST_BIZ_COUNT,
+    ST_BIZ_AT,
+    ST_BC_CREATE,
+    ST_BC_GET,
+    ST_BC_FIND,
+    ST_BC_LIST,
+    ST_BC_STATE,
+    ST_BC_IMPORTED,
+    ST_RC_ADD,
+    ST_RC_FIND_WA,
+    ST_RC_PENDING,
+    ST_RC_QUEUED,
+    ST_RC_SET,
+    ST_RC_FINISH,
+    ST_RC_COUNTS,
+    ST_RC_UNSENT,
+    ST_CONTACT_OPT_IN,
     ST_COUNT
 };
+
+#define BC_COLUMNS                                                                           \
+    "id, channel, template, language, file, rate, state, stop_code, file_size, file_mtime, " \
+    "import_offset, import_line, created_at, finished_at, total, sent, skipped, failed"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -166,8 +236,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "error_code = CASE WHEN ?2 = 4 THEN ?4 ELSE error_code END "
                       "WHERE id = ?1 AND ((?2 = 4 AND state <= 1) OR "
                       "(?2 BETWEEN 1 AND 3 AND state < ?2))",
+    /* broadcast rows belong to the `parley broadcast` process that queued them */
     [ST_OUT_QUEUED] = "SELECT id, local_id, channel, contact, kind, body FROM outbox "
-                      "WHERE state = 0 AND id > ?1 ORDER BY id LIMIT ?2",
+                      "WHERE state = 0 AND id > ?1 AND broadcast IS NULL ORDER BY id LIMIT ?2",
     [ST_OUT_COUNTS_ALL] = "SELECT state, count(*) FROM outbox GROUP BY state",
     [ST_OUT_COUNTS_CHANNEL] = "SELECT state, count(*) FROM outbox WHERE channel = ?1 "
                               "GROUP BY state",
@@ -183,15 +254,85 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SET_GET] = "SELECT value, at FROM settings WHERE key = ?1",
     [ST_SET_PREFIX] = "SELECT key, value, at FROM settings WHERE key >= ?1 AND key < ?2 "
                       "ORDER BY key",
+    [ST_OUT_ADD_JOB] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
+                       "state, created_at, broadcast) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
+    [ST_OUT_TPL_COUNTS] = "SELECT channel, template_name, state, count(*) FROM outbox "
+                          "WHERE template_name IS NOT NULL GROUP BY channel, template_name, state",
+    [ST_OUT_JOB_COUNTS] = "SELECT b.id, b.channel, b.template, o.state, count(*) "
+                          "FROM broadcasts b JOIN outbox o ON o.broadcast = b.id "
+                          "WHERE b.created_at >= ?1 GROUP BY b.id, o.state",
+    [ST_OUT_JOB_DELIVERY] = "SELECT state, error_code, count(*) FROM outbox WHERE broadcast = ?1 "
+                            "GROUP BY state, error_code",
+    [ST_BIZ_COUNT] = "SELECT count(*) FROM business_sends WHERE channel = ?1 AND at > ?2",
+    [ST_BIZ_AT] = "SELECT at FROM business_sends WHERE channel = ?1 AND contact = ?2",
+    [ST_BC_CREATE] = "INSERT INTO broadcasts (" BC_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    [ST_BC_GET] = "SELECT " BC_COLUMNS " FROM broadcasts WHERE id = ?1",
+    [ST_BC_FIND] = "SELECT " BC_COLUMNS " FROM broadcasts WHERE channel = ?1 AND template = ?2 "
+                   "AND language = ?3 AND file = ?4 ORDER BY created_at DESC, id DESC LIMIT 1",
+    [ST_BC_LIST] = "SELECT " BC_COLUMNS " FROM broadcasts ORDER BY created_at DESC, id DESC "
+                   "LIMIT ?1",
+    /* the totals are counted in the same statement, so they match the rows at this moment */
+    [ST_BC_STATE] =
+        "UPDATE broadcasts SET state = ?2, stop_code = ?3, finished_at = ?4, rate = ?5, "
+        "total = (SELECT count(*) FROM broadcast_recipients WHERE job = ?1), "
+        "sent = (SELECT count(*) FROM broadcast_recipients WHERE job = ?1 "
+        "AND state = 'sent'), "
+        "skipped = (SELECT count(*) FROM broadcast_recipients WHERE job = ?1 "
+        "AND state = 'skipped'), "
+        "failed = (SELECT count(*) FROM broadcast_recipients WHERE job = ?1 "
+        "AND state = 'failed') WHERE id = ?1",
+    [ST_BC_IMPORTED] = "UPDATE broadcasts SET import_offset = ?2, import_line = ?3 WHERE id = ?1",
+    [ST_RC_ADD] =
+        "INSERT INTO broadcast_recipients (job, line, wa_id, params, opt_in, state, code, "
+        "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job, line) DO NOTHING",
+    [ST_RC_FIND_WA] = "SELECT line FROM broadcast_recipients WHERE job = ?1 AND wa_id = ?2 "
+                      "ORDER BY line LIMIT 1",
+    [ST_RC_PENDING] = "SELECT line, wa_id, params, opt_in FROM broadcast_recipients "
+                      "WHERE job = ?1 AND state = 'pending' AND line > ?2 ORDER BY line LIMIT ?3",
+    [ST_RC_QUEUED] = "SELECT r.line, r.wa_id, r.local_id, o.body, o.state "
+                     "FROM broadcast_recipients r LEFT JOIN outbox o ON o.local_id = r.local_id "
+                     "WHERE r.job = ?1 AND r.state = 'queued' AND r.line > ?2 "
+                     "ORDER BY r.line LIMIT ?3",
+    [ST_RC_SET] = "UPDATE broadcast_recipients SET state = ?3, code = ?4, detail = ?5, "
+                  "local_id = coalesce(?6, local_id) WHERE job = ?1 AND line = ?2",
+    [ST_RC_FINISH] = "UPDATE broadcast_recipients SET state = ?3, code = ?4, detail = ?5 "
+                     "WHERE job = ?1 AND line = ?2 AND state = 'queued'",
+    [ST_RC_COUNTS] = "SELECT state, coalesce(code, ''), count(*) FROM broadcast_recipients "
+                     "WHERE job = ?1 GROUP BY state, code",
+    [ST_CONTACT_OPT_IN] = "INSERT INTO contacts (channel, contact, opted_in, opt_in_source, "
+                          "opt_in_at) VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (channel, contact) "
+                          "DO UPDATE SET opted_in = 1, opt_in_source = excluded.opt_in_source, "
+                          "opt_in_at = excluded.opt_in_at WHERE opted_in = 0",
+    [ST_RC_UNSENT] = "SELECT line, wa_id, state, code, detail FROM broadcast_recipients "
+                     "WHERE job = ?1 AND state <> 'sent' AND line > ?2 ORDER BY line LIMIT ?3",
 };
 
 struct pl_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[ST_COUNT];
+    int writing; /* holds write_turn: between a successful begin and its commit or rollback */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
+
+/* Write transactions of the connections of this process take turns on this mutex instead of
+ * meeting in SQLite's busy handler, whose waits (1, 2, 5 … 100 ms) would stall the webhooks'
+ * group commits behind the engine's. Other processes (a broadcast) still meet in busy_wait. */
+static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+
+/* SQLITE_BUSY from another process: retry soon (a WAL write takes well under a millisecond),
+ * for up to about 5 s. */
+static int busy_wait(void *ud, int count)
+{
+    struct timespec ts = {0, count < 200 ? 50000 : 1000000};
+    (void)ud;
+    if (count >= 200 + 5000)
+        return 0;
+    nanosleep(&ts, NULL);
+    return 1;
+}
 
 static int db_error(struct pl_store *s, struct pl_error *err, const char *op)
 {
@@ -318,7 +459,7 @@ static int migrate(struct pl_store *s, struct pl_error *err)
         goto fail;
     }
     /* each step brings the file from one version to the next; a new file takes them all */
-    static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+    static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
     for (; version < PL_STORE_SCHEMA_VERSION; version++) {
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
         if (sqlite3_exec(s->db, steps[version], NULL, NULL, NULL) != SQLITE_OK ||
@@ -375,6 +516,7 @@ struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error 
         pl_error_set(err, "store", "%s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
+    sqlite3_busy_handler(s->db, busy_wait, NULL);
     if (migrate(s, err) != 0)
         goto fail;
     for (i = 0; i < ST_COUNT; i++) {
@@ -405,16 +547,45 @@ void pl_store_close(struct pl_store *s)
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
+int pl_store_checkpoint(struct pl_store *s, struct pl_error *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return db_error(s, err, "checkpoint");
+    return 0;
+}
+
+void pl_store_manual_checkpoints(struct pl_store *s)
+{
+    sqlite3_wal_autocheckpoint(s->db, 0);
+}
+
 int pl_store_begin(struct pl_store *s, struct pl_error *err)
 {
-    return exec_stmt(s, stmt(s, ST_BEGIN), err, "begin");
+    pthread_mutex_lock(&write_turn);
+    if (exec_stmt(s, stmt(s, ST_BEGIN), err, "begin") != 0) {
+        pthread_mutex_unlock(&write_turn);
+        return -1;
+    }
+    s->writing = 1;
+    return 0;
+}
+
+static void end_write(struct pl_store *s)
+{
+    if (s->writing) {
+        s->writing = 0;
+        pthread_mutex_unlock(&write_turn);
+    }
 }
 
 /* On failure the transaction is rolled back, so the connection is ready for the next one. */
 int pl_store_commit(struct pl_store *s, struct pl_error *err)
 {
-    if (exec_stmt(s, stmt(s, ST_COMMIT), err, "commit") == 0)
+    if (exec_stmt(s, stmt(s, ST_COMMIT), err, "commit") == 0) {
+        end_write(s);
         return 0;
+    }
     pl_store_rollback(s);
     return -1;
 }
@@ -425,6 +596,7 @@ void pl_store_rollback(struct pl_store *s)
         sqlite3_step(stmt(s, ST_ROLLBACK));
         done(s->st[ST_ROLLBACK]);
     }
+    end_write(s);
 }
 
 /* ---- inbox -------------------------------------------------------------------------------- */
@@ -717,6 +889,18 @@ int pl_store_contact_put(struct pl_store *s, const char *channel, const char *co
     sqlite3_bind_int64(st, 7, c->opt_in_at);
     bind_text(st, 8, c->session);
     return exec_stmt(s, st, err, "contact_put");
+}
+
+int pl_store_contact_opt_in(struct pl_store *s, const char *channel, const char *contact,
+                            const char *source, long long at, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_CONTACT_OPT_IN);
+
+    bind_text(st, 1, channel);
+    bind_text(st, 2, contact);
+    bind_text(st, 3, source);
+    sqlite3_bind_int64(st, 4, at);
+    return exec_stmt(s, st, err, "contact_opt_in");
 }
 
 void pl_contact_clear(struct pl_contact *c)
@@ -1034,8 +1218,7 @@ int pl_store_setting_get(struct pl_store *s, const char *key, char **value, long
 }
 
 int pl_store_settings_prefix(struct pl_store *s, const char *prefix,
-                             int (*fn)(void *ud, const char *key, const char *value,
-                                       long long at),
+                             int (*fn)(void *ud, const char *key, const char *value, long long at),
                              void *ud, struct pl_error *err)
 {
     sqlite3_stmt *st = stmt(s, ST_SET_PREFIX);
@@ -1061,5 +1244,579 @@ int pl_store_settings_prefix(struct pl_store *s, const char *prefix,
         return -1;
     if (step != SQLITE_DONE)
         return db_error(s, err, "settings_prefix");
+    return 0;
+}
+
+/* ---- analytics ---------------------------------------------------------------------------- */
+
+int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char *channel,
+                            const char *contact, const char *kind, const char *body,
+                            const char *template_name, const char *job, long long created_at,
+                            struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_OUT_ADD_JOB);
+
+    bind_text(st, 1, local_id);
+    bind_text(st, 2, channel);
+    bind_text(st, 3, contact);
+    bind_text(st, 4, kind);
+    bind_text(st, 5, body);
+    bind_text(st, 6, template_name);
+    sqlite3_bind_int64(st, 7, created_at);
+    bind_text(st, 8, job);
+    return exec_stmt(s, st, err, "outbox_add_job");
+}
+
+static const char *out_state_of(int v)
+{
+    if (v < PL_OUT_QUEUED || v > PL_OUT_FAILED)
+        return "unknown";
+    return pl_out_state_name((enum pl_out_state)v);
+}
+
+/* The rows are few (channels x templates x 5 states), so the callback runs while the statement
+ * is open; it must not use this connection. */
+int pl_store_outbox_template_counts(struct pl_store *s,
+                                    int (*fn)(void *ud, const char *channel,
+                                              const char *template_name, const char *state,
+                                              long long count),
+                                    void *ud, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_OUT_TPL_COUNTS);
+    int step, stopped = 0;
+
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), out_state_of(sqlite3_column_int(st, 2)),
+               sqlite3_column_int64(st, 3)) != 0) {
+            stopped = 1;
+            break;
+        }
+    done(st);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "outbox_template_counts");
+    return 0;
+}
+
+int pl_store_outbox_broadcast_counts(struct pl_store *s, long long since,
+                                     int (*fn)(void *ud, const char *job, const char *channel,
+                                               const char *template_name, const char *state,
+                                               long long count),
+                                     void *ud, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_OUT_JOB_COUNTS);
+    int step, stopped = 0;
+
+    sqlite3_bind_int64(st, 1, since);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ud, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
+               out_state_of(sqlite3_column_int(st, 3)), sqlite3_column_int64(st, 4)) != 0) {
+            stopped = 1;
+            break;
+        }
+    done(st);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "outbox_broadcast_counts");
+    return 0;
+}
+
+/* ---- business recipients: counts for a separate process ----------------------------------- */
+
+int pl_store_business_count(struct pl_store *s, const char *channel, long long since,
+                            long long *count, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BIZ_COUNT);
+    int step;
+
+    *count = 0;
+    bind_text(st, 1, channel);
+    sqlite3_bind_int64(st, 2, since);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    done(st);
+    if (step != SQLITE_ROW)
+        return db_error(s, err, "business_count");
+    return 0;
+}
+
+int pl_store_business_at(struct pl_store *s, const char *channel, const char *contact,
+                         long long *at, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BIZ_AT);
+    int step;
+
+    *at = 0;
+    bind_text(st, 1, channel);
+    bind_text(st, 2, contact);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *at = sqlite3_column_int64(st, 0);
+    done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return db_error(s, err, "business_at");
+    return 0;
+}
+
+/* ---- broadcast jobs ----------------------------------------------------------------------- */
+
+static const char *const rcpt_names[PL_RCPT_STATES] = {"pending", "queued", "sent", "skipped",
+                                                       "failed"};
+
+const char *pl_rcpt_state_name(enum pl_rcpt_state st)
+{
+    return (int)st >= 0 && st < PL_RCPT_STATES ? rcpt_names[st] : "unknown";
+}
+
+static enum pl_rcpt_state rcpt_state_of(const unsigned char *name)
+{
+    for (int i = 0; name != NULL && i < PL_RCPT_STATES; i++)
+        if (strcmp((const char *)name, rcpt_names[i]) == 0)
+            return (enum pl_rcpt_state)i;
+    return PL_RCPT_STATES;
+}
+
+void pl_broadcast_row_clear(struct pl_broadcast_row *b)
+{
+    if (b == NULL)
+        return;
+    free(b->id);
+    free(b->channel);
+    free(b->template_name);
+    free(b->language);
+    free(b->file);
+    free(b->state);
+    free(b->stop_code);
+    memset(b, 0, sizeof *b);
+}
+
+/* A job from a row of BC_COLUMNS. Returns 0, -1 when memory ran out (b cleared). */
+static int row_broadcast(sqlite3_stmt *st, struct pl_broadcast_row *b)
+{
+    int bad = 0;
+
+    memset(b, 0, sizeof *b);
+    b->id = column_dup(st, 0, &bad);
+    b->channel = column_dup(st, 1, &bad);
+    b->template_name = column_dup(st, 2, &bad);
+    b->language = column_dup(st, 3, &bad);
+    b->file = column_dup(st, 4, &bad);
+    b->rate = sqlite3_column_double(st, 5);
+    b->state = column_dup(st, 6, &bad);
+    b->stop_code = column_dup(st, 7, &bad);
+    b->file_size = sqlite3_column_int64(st, 8);
+    b->file_mtime = sqlite3_column_int64(st, 9);
+    b->import_offset = sqlite3_column_int64(st, 10);
+    b->import_line = sqlite3_column_int64(st, 11);
+    b->created_at = sqlite3_column_int64(st, 12);
+    b->finished_at = sqlite3_column_int64(st, 13);
+    b->total = sqlite3_column_int64(st, 14);
+    b->sent = sqlite3_column_int64(st, 15);
+    b->skipped = sqlite3_column_int64(st, 16);
+    b->failed = sqlite3_column_int64(st, 17);
+    if (bad) {
+        pl_broadcast_row_clear(b);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_store_broadcast_create(struct pl_store *s, const struct pl_broadcast_row *b,
+                              struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_CREATE);
+
+    bind_text(st, 1, b->id);
+    bind_text(st, 2, b->channel);
+    bind_text(st, 3, b->template_name);
+    bind_text(st, 4, b->language);
+    bind_text(st, 5, b->file);
+    sqlite3_bind_double(st, 6, b->rate);
+    bind_text(st, 7, b->state);
+    bind_text(st, 8, b->stop_code);
+    sqlite3_bind_int64(st, 9, b->file_size);
+    sqlite3_bind_int64(st, 10, b->file_mtime);
+    sqlite3_bind_int64(st, 11, b->import_offset);
+    sqlite3_bind_int64(st, 12, b->import_line);
+    sqlite3_bind_int64(st, 13, b->created_at);
+    sqlite3_bind_int64(st, 14, b->finished_at);
+    sqlite3_bind_int64(st, 15, b->total);
+    sqlite3_bind_int64(st, 16, b->sent);
+    sqlite3_bind_int64(st, 17, b->skipped);
+    sqlite3_bind_int64(st, 18, b->failed);
+    return exec_stmt(s, st, err, "broadcast_create");
+}
+
+/* Read at most one job from st (bound by the caller). */
+static int one_broadcast(struct pl_store *s, sqlite3_stmt *st, struct pl_broadcast_row *b,
+                         int *found, struct pl_error *err, const char *op)
+{
+    int step = sqlite3_step(st), rc = 0;
+
+    memset(b, 0, sizeof *b);
+    *found = 0;
+    if (step == SQLITE_ROW) {
+        if (row_broadcast(st, b) != 0)
+            rc = oom(err, op);
+        else
+            *found = 1;
+    } else if (step != SQLITE_DONE) {
+        rc = db_error(s, err, op);
+    }
+    done(st);
+    return rc;
+}
+
+int pl_store_broadcast_get(struct pl_store *s, const char *id, struct pl_broadcast_row *b,
+                           int *found, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_GET);
+
+    bind_text(st, 1, id);
+    return one_broadcast(s, st, b, found, err, "broadcast_get");
+}
+
+int pl_store_broadcast_find(struct pl_store *s, const char *channel, const char *template_name,
+                            const char *language, const char *file, struct pl_broadcast_row *b,
+                            int *found, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_FIND);
+
+    bind_text(st, 1, channel);
+    bind_text(st, 2, template_name);
+    bind_text(st, 3, language);
+    bind_text(st, 4, file);
+    return one_broadcast(s, st, b, found, err, "broadcast_find");
+}
+
+int pl_store_broadcast_list(struct pl_store *s, int limit,
+                            int (*fn)(void *ud, const struct pl_broadcast_row *b), void *ud,
+                            struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_LIST);
+    struct pl_broadcast_row b;
+    int step = SQLITE_DONE, rc = 0;
+
+    /* few rows: fn runs with the statement open and must not use this connection */
+    sqlite3_bind_int(st, 1, limit);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row_broadcast(st, &b) != 0) {
+            rc = oom(err, "broadcast_list");
+            break;
+        }
+        if (fn(ud, &b) != 0)
+            rc = -1;
+        pl_broadcast_row_clear(&b);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "broadcast_list");
+    done(st);
+    return rc;
+}
+
+int pl_store_broadcast_set_state(struct pl_store *s, const char *id, const char *state,
+                                 const char *stop_code, long long finished_at, double rate,
+                                 struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_STATE);
+
+    bind_text(st, 1, id);
+    bind_text(st, 2, state);
+    bind_text(st, 3, stop_code);
+    sqlite3_bind_int64(st, 4, finished_at);
+    sqlite3_bind_double(st, 5, rate);
+    return exec_stmt(s, st, err, "broadcast_set_state");
+}
+
+int pl_store_broadcast_imported(struct pl_store *s, const char *id, long long offset,
+                                long long line, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_BC_IMPORTED);
+
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, offset);
+    sqlite3_bind_int64(st, 3, line);
+    return exec_stmt(s, st, err, "broadcast_imported");
+}
+
+int pl_store_rcpt_add(struct pl_store *s, const char *job, long long line, const char *wa_id,
+                      const char *params, int opt_in, enum pl_rcpt_state state, const char *code,
+                      const char *detail, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_RC_ADD);
+
+    bind_text(st, 1, job);
+    sqlite3_bind_int64(st, 2, line);
+    bind_text(st, 3, wa_id);
+    bind_text(st, 4, params);
+    sqlite3_bind_int(st, 5, opt_in);
+    bind_text(st, 6, pl_rcpt_state_name(state));
+    bind_text(st, 7, code);
+    bind_text(st, 8, detail);
+    return exec_stmt(s, st, err, "rcpt_add");
+}
+
+int pl_store_rcpt_find_wa(struct pl_store *s, const char *job, const char *wa_id, long long *line,
+                          struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_RC_FIND_WA);
+    int step;
+
+    *line = 0;
+    bind_text(st, 1, job);
+    bind_text(st, 2, wa_id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *line = sqlite3_column_int64(st, 0);
+    done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return db_error(s, err, "rcpt_find_wa");
+    return 0;
+}
+
+struct rcpt_row {
+    long long line;
+    char *wa_id, *a, *b, *c; /* per query: params / local_id, body / code, detail */
+    int n;                   /* opt_in / outbox state / recipient state */
+};
+
+static void rcpt_row_clear(struct rcpt_row *r)
+{
+    free(r->wa_id);
+    free(r->a);
+    free(r->b);
+    free(r->c);
+}
+
+int pl_store_rcpt_pending(struct pl_store *s, const char *job, long long after, int limit,
+                          int (*fn)(void *ud, long long line, const char *wa_id, const char *params,
+                                    int opt_in),
+                          void *ud, size_t *n, struct pl_error *err)
+{
+    struct rcpt_row rows[ITER_BATCH];
+    size_t count = 0, i;
+    int rc = 0;
+
+    *n = 0;
+    while (rc == 0 && limit > 0) {
+        sqlite3_stmt *st = stmt(s, ST_RC_PENDING);
+        int step, bad = 0, want = limit < ITER_BATCH ? limit : ITER_BATCH;
+
+        bind_text(st, 1, job);
+        sqlite3_bind_int64(st, 2, after);
+        sqlite3_bind_int(st, 3, want);
+        count = 0;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct rcpt_row *r = &rows[count++];
+            memset(r, 0, sizeof *r);
+            r->line = sqlite3_column_int64(st, 0);
+            r->wa_id = column_dup(st, 1, &bad);
+            r->a = column_dup(st, 2, &bad);
+            r->n = sqlite3_column_int(st, 3);
+            if (bad) {
+                rc = oom(err, "rcpt_pending");
+                break;
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = db_error(s, err, "rcpt_pending");
+        done(st);
+        for (i = 0; i < count; i++) {
+            if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].n) != 0)
+                rc = -1;
+            rcpt_row_clear(&rows[i]);
+        }
+        if (rc != 0)
+            break;
+        *n += count;
+        if (count > 0)
+            after = rows[count - 1].line;
+        limit -= (int)count;
+        if ((int)count < want)
+            break;
+    }
+    return rc;
+}
+
+int pl_store_rcpt_queued(struct pl_store *s, const char *job,
+                         int (*fn)(void *ud, long long line, const char *wa_id,
+                                   const char *local_id, const char *body, int out_state),
+                         void *ud, struct pl_error *err)
+{
+    struct rcpt_row rows[ITER_BATCH];
+    long long after = 0;
+    size_t count, i;
+    int rc = 0;
+
+    do {
+        sqlite3_stmt *st = stmt(s, ST_RC_QUEUED);
+        int step, bad = 0;
+
+        bind_text(st, 1, job);
+        sqlite3_bind_int64(st, 2, after);
+        sqlite3_bind_int(st, 3, ITER_BATCH);
+        count = 0;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct rcpt_row *r = &rows[count++];
+            memset(r, 0, sizeof *r);
+            r->line = sqlite3_column_int64(st, 0);
+            r->wa_id = column_dup(st, 1, &bad);
+            r->a = column_dup(st, 2, &bad);
+            r->b = column_dup(st, 3, &bad);
+            r->n = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
+            if (bad) {
+                rc = oom(err, "rcpt_queued");
+                break;
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = db_error(s, err, "rcpt_queued");
+        done(st);
+        for (i = 0; i < count; i++) {
+            if (rc == 0 &&
+                fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].b, rows[i].n) != 0)
+                rc = -1;
+            rcpt_row_clear(&rows[i]);
+        }
+        if (count > 0)
+            after = rows[count - 1].line;
+    } while (rc == 0 && count == ITER_BATCH);
+    return rc;
+}
+
+int pl_store_rcpt_set(struct pl_store *s, const char *job, long long line, enum pl_rcpt_state state,
+                      const char *code, const char *detail, const char *local_id,
+                      struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_RC_SET);
+
+    bind_text(st, 1, job);
+    sqlite3_bind_int64(st, 2, line);
+    bind_text(st, 3, pl_rcpt_state_name(state));
+    bind_text(st, 4, code);
+    bind_text(st, 5, detail);
+    bind_text(st, 6, local_id);
+    return exec_stmt(s, st, err, "rcpt_set");
+}
+
+int pl_store_rcpt_finish(struct pl_store *s, const char *job, long long line,
+                         enum pl_rcpt_state state, const char *code, const char *detail,
+                         struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_RC_FINISH);
+
+    bind_text(st, 1, job);
+    sqlite3_bind_int64(st, 2, line);
+    bind_text(st, 3, pl_rcpt_state_name(state));
+    bind_text(st, 4, code);
+    bind_text(st, 5, detail);
+    return exec_stmt(s, st, err, "rcpt_finish");
+}
+
+/* Few rows (states x codes): the callback runs with the statement open and must not use this
+ * connection. */
+int pl_store_rcpt_counts(struct pl_store *s, const char *job,
+                         int (*fn)(void *ud, enum pl_rcpt_state st, const char *code,
+                                   long long count),
+                         void *ud, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_RC_COUNTS);
+    int step, stopped = 0;
+
+    bind_text(st, 1, job);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        enum pl_rcpt_state rs = rcpt_state_of(sqlite3_column_text(st, 0));
+        if (rs == PL_RCPT_STATES)
+            continue; /* a state this build does not know: not counted */
+        if (fn(ud, rs, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)) !=
+            0) {
+            stopped = 1;
+            break;
+        }
+    }
+    done(st);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "rcpt_counts");
+    return 0;
+}
+
+int pl_store_rcpt_unsent(struct pl_store *s, const char *job,
+                         int (*fn)(void *ud, long long line, const char *wa_id,
+                                   enum pl_rcpt_state st, const char *code, const char *detail),
+                         void *ud, struct pl_error *err)
+{
+    struct rcpt_row rows[ITER_BATCH];
+    long long after = 0;
+    size_t count, i;
+    int rc = 0;
+
+    do {
+        sqlite3_stmt *st = stmt(s, ST_RC_UNSENT);
+        int step, bad = 0;
+
+        bind_text(st, 1, job);
+        sqlite3_bind_int64(st, 2, after);
+        sqlite3_bind_int(st, 3, ITER_BATCH);
+        count = 0;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct rcpt_row *r = &rows[count++];
+            memset(r, 0, sizeof *r);
+            r->line = sqlite3_column_int64(st, 0);
+            r->wa_id = column_dup(st, 1, &bad);
+            r->n = (int)rcpt_state_of(sqlite3_column_text(st, 2));
+            r->b = column_dup(st, 3, &bad);
+            r->c = column_dup(st, 4, &bad);
+            if (bad) {
+                rc = oom(err, "rcpt_unsent");
+                break;
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = db_error(s, err, "rcpt_unsent");
+        done(st);
+        for (i = 0; i < count; i++) {
+            if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, (enum pl_rcpt_state)rows[i].n,
+                              rows[i].b, rows[i].c) != 0)
+                rc = -1;
+            rcpt_row_clear(&rows[i]);
+        }
+        if (count > 0)
+            after = rows[count - 1].line;
+    } while (rc == 0 && count == ITER_BATCH);
+    return rc;
+}
+
+int pl_store_broadcast_delivery(struct pl_store *s, const char *job,
+                                int (*fn)(void *ud, enum pl_out_state st, long code,
+                                          long long count),
+                                void *ud, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_OUT_JOB_DELIVERY);
+    int step, stopped = 0;
+
+    bind_text(st, 1, job);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int state = sqlite3_column_int(st, 0);
+        long code =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : (long)sqlite3_column_int64(st, 1);
+        if (state < PL_OUT_QUEUED || state > PL_OUT_FAILED)
+            continue;
+        if (fn(ud, (enum pl_out_state)state, code, sqlite3_column_int64(st, 2)) != 0) {
+            stopped = 1;
+            break;
+        }
+    }
+    done(st);
+    if (stopped)
+        return -1;
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "broadcast_delivery");
     return 0;
 }

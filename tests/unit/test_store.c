@@ -1,6 +1,7 @@
 /* test_store.c - the SQLite store: opening and migrating, the inbox and its dedupe keys, contacts
  * and sessions, the outbox state machine (a table of operation sequences), trigger answers,
- * transactions, two connections writing from two threads, and an informational insert rate.
+ * transactions, broadcast jobs and their recipients, per-template and per-job counts, two
+ * connections writing from two threads, and an informational insert rate.
  * Everything happens in a mkdtemp folder that is removed at the end. */
 #include <ftw.h>
 #include <pthread.h>
@@ -100,7 +101,7 @@ static void test_open(void)
     pl_event_clear(&ev);
     pl_store_close(s);
     CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
-    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 6);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 8);
 
     UNIT_CASE("reopen keeps data and does not migrate again");
     s = pl_store_open(path, 1, &err);
@@ -1072,6 +1073,390 @@ static void test_migrate_from_v1(void)
     pl_store_close(s);
 }
 
+/* ---- broadcasts: jobs, recipients, analytics ---------------------------------------------- */
+
+/* Appends "line:wa_id:params:opt_in;" */
+static int collect_pending(void *ud, long long line, const char *wa_id, const char *params,
+                           int opt_in)
+{
+    char *buf = ud, item[200];
+    snprintf(item, sizeof item, "%lld:%s:%s:%d;", line, wa_id != NULL ? wa_id : "(null)",
+             params != NULL ? params : "(null)", opt_in);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_queued_rcpt(void *ud, long long line, const char *wa_id, const char *local_id,
+                               const char *body, int out_state)
+{
+    char *buf = ud, item[200];
+    snprintf(item, sizeof item, "%lld:%s:%s:%s:%d;", line, wa_id, local_id != NULL ? local_id : "-",
+             body != NULL ? body : "(null)", out_state);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_rcpt_counts(void *ud, enum pl_rcpt_state st, const char *code, long long count)
+{
+    char *buf = ud, item[100];
+    snprintf(item, sizeof item, "%s/%s=%lld;", pl_rcpt_state_name(st), code, count);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_unsent(void *ud, long long line, const char *wa_id, enum pl_rcpt_state st,
+                          const char *code, const char *detail)
+{
+    char *buf = ud, item[200];
+    (void)detail;
+    snprintf(item, sizeof item, "%lld:%s:%s:%s;", line, wa_id != NULL ? wa_id : "-",
+             pl_rcpt_state_name(st), code != NULL ? code : "-");
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_delivery(void *ud, enum pl_out_state st, long code, long long count)
+{
+    char *buf = ud, item[100];
+    snprintf(item, sizeof item, "%s/%ld=%lld;", pl_out_state_name(st), code, count);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_tpl(void *ud, const char *channel, const char *name, const char *state,
+                       long long count)
+{
+    char *buf = ud, item[200];
+    snprintf(item, sizeof item, "%s/%s/%s=%lld;", channel, name, state, count);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_job_counts(void *ud, const char *job, const char *channel, const char *name,
+                              const char *state, long long count)
+{
+    char *buf = ud, item[200];
+    snprintf(item, sizeof item, "%s/%s/%s/%s=%lld;", job, channel, name, state, count);
+    strcat(buf, item);
+    return 0;
+}
+
+static int collect_job(void *ud, const struct pl_broadcast_row *b)
+{
+    char *buf = ud, item[100];
+    snprintf(item, sizeof item, "%s:%s;", b->id, b->state);
+    strcat(buf, item);
+    return 0;
+}
+
+static int count_queued(void *ud, const char *local_id, const char *channel, const char *contact,
+                        const char *kind, const char *body)
+{
+    char *buf = ud;
+    (void)channel;
+    (void)contact;
+    (void)kind;
+    (void)body;
+    strcat(buf, local_id);
+    strcat(buf, ";");
+    return 0;
+}
+
+static struct pl_broadcast_row job_row(const char *id, const char *file, long long created)
+{
+    struct pl_broadcast_row b;
+    memset(&b, 0, sizeof b);
+    b.id = (char *)id;
+    b.channel = (char *)"shop";
+    b.template_name = (char *)"order_shipped";
+    b.language = (char *)"ru";
+    b.file = (char *)file;
+    b.rate = 80;
+    b.state = (char *)"importing";
+    b.file_size = 123;
+    b.file_mtime = 456;
+    b.created_at = created;
+    return b;
+}
+
+static void test_broadcast_jobs(void)
+{
+    struct pl_store *s = open_new("broadcast.db");
+    struct pl_error err;
+    struct pl_broadcast_row b, row;
+    char buf[4096] = "";
+    int found = -1, changed = 0;
+    long long line = -1, at = -1, count = -1;
+    size_t n = 0;
+    char lid[64];
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("a job round-trips and the newest job for a list is found");
+    b = job_row("b-1-aaaaaa", "/lists/a.csv", 100);
+    CHECK_INT(pl_store_broadcast_create(s, &b, &err), 0);
+    b = job_row("b-2-bbbbbb", "/lists/a.csv", 200);
+    CHECK_INT(pl_store_broadcast_create(s, &b, &err), 0);
+    b = job_row("b-3-cccccc", "/lists/other.csv", 300);
+    CHECK_INT(pl_store_broadcast_create(s, &b, &err), 0);
+    CHECK(pl_store_broadcast_create(s, &b, &err) != 0); /* the id is unique */
+    CHECK_INT(pl_store_broadcast_get(s, "b-1-aaaaaa", &row, &found, &err), 0);
+    CHECK_INT(found, 1);
+    CHECK_STR(row.channel, "shop");
+    CHECK_STR(row.template_name, "order_shipped");
+    CHECK_STR(row.language, "ru");
+    CHECK_STR(row.file, "/lists/a.csv");
+    CHECK_STR(row.state, "importing");
+    CHECK(row.stop_code == NULL);
+    CHECK_INT(row.file_size, 123);
+    CHECK_INT(row.file_mtime, 456);
+    CHECK_INT(row.created_at, 100);
+    CHECK(row.rate == 80);
+    pl_broadcast_row_clear(&row);
+    CHECK_INT(pl_store_broadcast_get(s, "b-9-nope", &row, &found, &err), 0);
+    CHECK_INT(found, 0);
+    CHECK(row.id == NULL);
+    CHECK_INT(pl_store_broadcast_find(s, "shop", "order_shipped", "ru", "/lists/a.csv", &row,
+                                      &found, &err),
+              0);
+    CHECK_INT(found, 1);
+    CHECK_STR(row.id, "b-2-bbbbbb");
+    pl_broadcast_row_clear(&row);
+    CHECK_INT(pl_store_broadcast_find(s, "shop", "order_shipped", "en", "/lists/a.csv", &row,
+                                      &found, &err),
+              0);
+    CHECK_INT(found, 0);
+    UNIT_CASE("the job list is newest first and limited");
+    CHECK_INT(pl_store_broadcast_list(s, 2, collect_job, buf, &err), 0);
+    CHECK_STR(buf, "b-3-cccccc:importing;b-2-bbbbbb:importing;");
+
+    UNIT_CASE("recipients: a line is added once; duplicates are found by wa_id");
+    CHECK_INT(pl_store_rcpt_add(s, "b-2-bbbbbb", 2, "7001", "{\"body\":[\"A\"]}", 1,
+                                PL_RCPT_PENDING, NULL, NULL, &err),
+              0);
+    CHECK_INT(
+        pl_store_rcpt_add(s, "b-2-bbbbbb", 2, "7999", NULL, 0, PL_RCPT_PENDING, NULL, NULL, &err),
+        0); /* the same line again: left as it was */
+    CHECK_INT(pl_store_rcpt_add(s, "b-2-bbbbbb", 3, "12ab", NULL, 0, PL_RCPT_SKIPPED, "bad_phone",
+                                "not a number", &err),
+              0);
+    for (int i = 4; i <= 9; i++) {
+        char wa[16];
+        snprintf(wa, sizeof wa, "70%02d", i);
+        CHECK_INT(
+            pl_store_rcpt_add(s, "b-2-bbbbbb", i, wa, NULL, 0, PL_RCPT_PENDING, NULL, NULL, &err),
+            0);
+    }
+    CHECK_INT(
+        pl_store_rcpt_add(s, "b-1-aaaaaa", 2, "7001", NULL, 0, PL_RCPT_PENDING, NULL, NULL, &err),
+        0);
+    CHECK_INT(pl_store_rcpt_find_wa(s, "b-2-bbbbbb", "7001", &line, &err), 0);
+    CHECK_INT(line, 2);
+    CHECK_INT(pl_store_rcpt_find_wa(s, "b-2-bbbbbb", "7777", &line, &err), 0);
+    CHECK_INT(line, 0);
+    CHECK_INT(pl_store_broadcast_imported(s, "b-2-bbbbbb", 4096, 10, &err), 0);
+    CHECK_INT(pl_store_broadcast_get(s, "b-2-bbbbbb", &row, &found, &err), 0);
+    CHECK_INT(row.import_offset, 4096);
+    CHECK_INT(row.import_line, 10);
+    pl_broadcast_row_clear(&row);
+
+    UNIT_CASE("pending recipients come in line order, after a line, up to a limit");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_pending(s, "b-2-bbbbbb", 0, 3, collect_pending, buf, &n, &err), 0);
+    CHECK_INT(n, 3);
+    CHECK_STR(buf, "2:7001:{\"body\":[\"A\"]}:1;4:7004:(null):0;5:7005:(null):0;");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_pending(s, "b-2-bbbbbb", 5, 100, collect_pending, buf, &n, &err), 0);
+    CHECK_INT(n, 4);
+    CHECK_STR(buf, "6:7006:(null):0;7:7007:(null):0;8:7008:(null):0;9:7009:(null):0;");
+
+    UNIT_CASE("a broadcast's outbox rows belong to it: the server's recovery skips them");
+    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "7001", "text", "{}", NULL, 1, &err), 0);
+    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:2", "shop", "7001", "template", "{\"t\":2}",
+                                      "order_shipped", "b-2-bbbbbb", 2, &err),
+              0);
+    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "7004", "template", "{\"t\":4}",
+                                      "order_shipped", "b-2-bbbbbb", 2, &err),
+              0);
+    CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "7002", "template", "{}", "promo", 3, &err), 0);
+    buf[0] = '\0';
+    CHECK_INT(pl_store_outbox_queued(s, count_queued, buf, &err), 0);
+    CHECK_STR(buf, "m1;m2;");
+    char dbpath[256];
+    tmp_path(dbpath, sizeof dbpath, "broadcast.db");
+    CHECK_INT(raw_int(dbpath, "SELECT count(*) FROM outbox WHERE broadcast = 'b-2-bbbbbb'"), 2);
+
+    UNIT_CASE("queued recipients come with their outbox rows");
+    CHECK_INT(
+        pl_store_rcpt_set(s, "b-2-bbbbbb", 2, PL_RCPT_QUEUED, NULL, NULL, "b-2-bbbbbb:2", &err), 0);
+    CHECK_INT(
+        pl_store_rcpt_set(s, "b-2-bbbbbb", 4, PL_RCPT_QUEUED, NULL, NULL, "b-2-bbbbbb:4", &err), 0);
+    CHECK_INT(
+        pl_store_rcpt_set(s, "b-2-bbbbbb", 5, PL_RCPT_QUEUED, NULL, NULL, "b-2-missing", &err), 0);
+    CHECK_INT(pl_store_outbox_sent(s, "b-2-bbbbbb:4", "wamid.B4", 5, &err), 0);
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_queued(s, "b-2-bbbbbb", collect_queued_rcpt, buf, &err), 0);
+    CHECK_STR(buf, "2:7001:b-2-bbbbbb:2:{\"t\":2}:0;4:7004:b-2-bbbbbb:4:{\"t\":4}:1;"
+                   "5:7005:b-2-missing:(null):-1;");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_pending(s, "b-2-bbbbbb", 0, 100, collect_pending, buf, &n, &err), 0);
+    CHECK_INT(n, 4); /* 6..9: queued ones are not pending */
+
+    UNIT_CASE("the sender's answer moves only a queued recipient; set keeps the local id");
+    CHECK_INT(pl_store_rcpt_finish(s, "b-2-bbbbbb", 4, PL_RCPT_SENT, NULL, NULL, &err), 0);
+    CHECK_INT(pl_store_rcpt_finish(s, "b-2-bbbbbb", 4, PL_RCPT_FAILED, "131026", "x", &err), 0);
+    CHECK_INT(pl_store_rcpt_finish(s, "b-2-bbbbbb", 3, PL_RCPT_SENT, NULL, NULL, &err), 0);
+    CHECK_INT(
+        pl_store_rcpt_finish(s, "b-2-bbbbbb", 2, PL_RCPT_FAILED, "131026", "undeliverable", &err),
+        0);
+    CHECK_INT(pl_store_outbox_failed(s, "b-2-bbbbbb:2", 131026, "undeliverable", NULL, 6, &err), 0);
+    CHECK_INT(pl_store_rcpt_set(s, "b-2-bbbbbb", 5, PL_RCPT_PENDING, NULL, NULL, NULL, &err), 0);
+    CHECK_INT(raw_int(dbpath, "SELECT count(*) FROM broadcast_recipients WHERE line = 5 AND "
+                              "local_id = 'b-2-missing' AND job = 'b-2-bbbbbb'"),
+              1);
+    CHECK_INT(pl_store_rcpt_set(s, "b-2-bbbbbb", 6, PL_RCPT_SKIPPED, "not_opted_in", "never wrote",
+                                NULL, &err),
+              0);
+
+    UNIT_CASE("counts by state and code, and the not-sent rows in line order");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_counts(s, "b-2-bbbbbb", collect_rcpt_counts, buf, &err), 0);
+    CHECK_STR(buf, "failed/131026=1;pending/=4;sent/=1;skipped/bad_phone=1;"
+                   "skipped/not_opted_in=1;");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_rcpt_unsent(s, "b-2-bbbbbb", collect_unsent, buf, &err), 0);
+    CHECK_STR(buf, "2:7001:failed:131026;3:12ab:skipped:bad_phone;5:7005:pending:-;"
+                   "6:7006:skipped:not_opted_in;7:7007:pending:-;8:7008:pending:-;"
+                   "9:7009:pending:-;");
+
+    UNIT_CASE("a state change writes the totals as they are");
+    CHECK_INT(pl_store_broadcast_set_state(s, "b-2-bbbbbb", "stopped", "daily_limit", 0, 40, &err),
+              0);
+    CHECK_INT(pl_store_broadcast_get(s, "b-2-bbbbbb", &row, &found, &err), 0);
+    CHECK_STR(row.state, "stopped");
+    CHECK_STR(row.stop_code, "daily_limit");
+    CHECK(row.rate == 40);
+    CHECK_INT(row.total, 8);
+    CHECK_INT(row.sent, 1);
+    CHECK_INT(row.skipped, 2);
+    CHECK_INT(row.failed, 1);
+    CHECK_INT(row.finished_at, 0);
+    pl_broadcast_row_clear(&row);
+    CHECK_INT(pl_store_broadcast_set_state(s, "b-2-bbbbbb", "done", NULL, 999, 40, &err), 0);
+    CHECK_INT(pl_store_broadcast_get(s, "b-2-bbbbbb", &row, &found, &err), 0);
+    CHECK(row.stop_code == NULL);
+    CHECK_INT(row.finished_at, 999);
+    pl_broadcast_row_clear(&row);
+
+    UNIT_CASE("delivery of a job follows status webhooks on its outbox rows");
+    CHECK_INT(
+        pl_store_outbox_status(s, "wamid.B4", PL_OUT_READ, 0, 7, lid, sizeof lid, &changed, &err),
+        0);
+    CHECK_STR(lid, "b-2-bbbbbb:4");
+    CHECK_INT(changed, 1);
+    buf[0] = '\0';
+    CHECK_INT(pl_store_broadcast_delivery(s, "b-2-bbbbbb", collect_delivery, buf, &err), 0);
+    CHECK_STR(buf, "read/-1=1;failed/131026=1;");
+
+    UNIT_CASE("template counts cover every template message, per channel and state");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_outbox_template_counts(s, collect_tpl, buf, &err), 0);
+    CHECK_STR(buf, "shop/order_shipped/read=1;shop/order_shipped/failed=1;shop/promo/queued=1;");
+    UNIT_CASE("per-job counts: jobs created since a time");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_outbox_broadcast_counts(s, 0, collect_job_counts, buf, &err), 0);
+    CHECK_STR(buf, "b-2-bbbbbb/shop/order_shipped/read=1;b-2-bbbbbb/shop/order_shipped/failed=1;");
+    buf[0] = '\0';
+    CHECK_INT(pl_store_outbox_broadcast_counts(s, 250, collect_job_counts, buf, &err), 0);
+    CHECK_STR(buf, "");
+
+    UNIT_CASE("business counts and the last time for a contact");
+    CHECK_INT(pl_store_business_add(s, "shop", "7001", 100, &err), 0);
+    CHECK_INT(pl_store_business_add(s, "shop", "7002", 200, &err), 0);
+    CHECK_INT(pl_store_business_add(s, "other", "7003", 300, &err), 0);
+    CHECK_INT(pl_store_business_count(s, "shop", 0, &count, &err), 0);
+    CHECK_INT(count, 2);
+    CHECK_INT(pl_store_business_count(s, "shop", 100, &count, &err), 0);
+    CHECK_INT(count, 1);
+    CHECK_INT(pl_store_business_at(s, "shop", "7002", &at, &err), 0);
+    CHECK_INT(at, 200);
+    CHECK_INT(pl_store_business_at(s, "shop", "7003", &at, &err), 0);
+    CHECK_INT(at, 0);
+    pl_store_close(s);
+}
+
+static void test_contact_opt_in(void)
+{
+    struct pl_store *s = open_new("optin.db");
+    struct pl_error err;
+    struct pl_contact c = {(char *)"Анна", 500, 0, NULL, 0, (char *)"{\"step\":2}"}, got;
+
+    if (s == NULL)
+        return;
+    UNIT_CASE("opt-in touches only the opt-in columns of a known contact");
+    CHECK_INT(pl_store_contact_put(s, "shop", "7001", &c, &err), 0);
+    CHECK_INT(pl_store_contact_opt_in(s, "shop", "7001", "broadcast:b-1", 900, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "shop", "7001", &got, &err), 0);
+    CHECK_STR(got.name, "Анна");
+    CHECK_INT(got.last_inbound, 500);
+    CHECK_STR(got.session, "{\"step\":2}");
+    CHECK_INT(got.opted_in, 1);
+    CHECK_STR(got.opt_in_source, "broadcast:b-1");
+    CHECK_INT(got.opt_in_at, 900);
+    pl_contact_clear(&got);
+    UNIT_CASE("an opt-in already recorded keeps its source and time");
+    CHECK_INT(pl_store_contact_opt_in(s, "shop", "7001", "broadcast:b-2", 950, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "shop", "7001", &got, &err), 0);
+    CHECK_STR(got.opt_in_source, "broadcast:b-1");
+    CHECK_INT(got.opt_in_at, 900);
+    pl_contact_clear(&got);
+    UNIT_CASE("an unknown contact is created with the opt-in alone");
+    CHECK_INT(pl_store_contact_opt_in(s, "shop", "7002", "broadcast:b-1", 901, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "shop", "7002", &got, &err), 0);
+    CHECK_INT(got.opted_in, 1);
+    CHECK_INT(got.last_inbound, 0);
+    CHECK(got.name == NULL && got.session == NULL);
+    pl_contact_clear(&got);
+    pl_store_close(s);
+}
+
+/* A file at schema version 2 (before broadcasts) gains the broadcast tables and indexes. */
+static void test_migrate_from_v2(void)
+{
+    char path[256];
+    struct pl_error err;
+    struct pl_store *s;
+    sqlite3 *db = NULL;
+
+    UNIT_CASE("a version 2 state file is migrated to version 3, keeping its rows");
+    s = open_new("v2.db");
+    if (s == NULL)
+        return;
+    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "7001", "text", "{}", NULL, 1, &err), 0);
+    pl_store_close(s);
+    tmp_path(path, sizeof path, "v2.db");
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "DROP TABLE broadcasts; DROP TABLE broadcast_recipients; "
+                           "DROP INDEX outbox_broadcast; DROP INDEX outbox_template; "
+                           "PRAGMA user_version = 2",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'broadcasts'"), 0);
+    s = pl_store_open(path, 0, &err);
+    if (s == NULL) {
+        UNIT_FAIL("open a v2 file: %s", err.msg);
+        return;
+    }
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox WHERE local_id = 'm1'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('broadcasts', "
+                            "'broadcast_recipients', 'outbox_broadcast', 'outbox_template')"),
+              4);
+    pl_store_close(s);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/parley-store-XXXXXX");
@@ -1090,6 +1475,9 @@ int main(void)
     test_triggers();
     test_business_and_settings();
     test_migrate_from_v1();
+    test_broadcast_jobs();
+    test_contact_opt_in();
+    test_migrate_from_v2();
     test_threads();
     test_throughput();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
