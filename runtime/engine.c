@@ -35,6 +35,7 @@
 
 #define TRIGGER_WAIT_S             30
 #define RETRY_AFTER_STORE_ERROR_MS 500
+#define TURN_MAX 128 /* events in one turn */
 #define STATUS_RETRIES             20 /* an unmatched status waits up to 20 x 500 ms for its send */
 #define STATUS_RETRY_MS            500
 #define HELD_RETRY_MS              1000 /* events of a channel with no loaded script: retried this often */
@@ -1340,21 +1341,34 @@ int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg)
 
 /* ---- the thread ---- */
 
+/* Take the queued events, at most TURN_MAX: a turn that is too long would keep the sender from
+ * starting the messages the previous turns queued. */
 static struct queued *take_all(struct pl_engine *e, struct queued *again, int *stopping)
 {
-    struct queued *q;
+    struct queued *q, *last;
+    size_t n = 1;
     pthread_mutex_lock(&e->lock);
-    q = e->head;
-    e->head = e->tail = NULL;
-    e->depth = 0;
+    q = last = e->head;
+    while (last != NULL && last->next != NULL && n < TURN_MAX) {
+        last = last->next;
+        n++;
+    }
+    if (last != NULL) {
+        e->head = last->next;
+        last->next = NULL;
+        if (e->head == NULL)
+            e->tail = NULL;
+        e->depth -= n;
+    }
     *stopping = e->stopping;
+    size_t depth = e->depth;
     pthread_mutex_unlock(&e->lock);
-    pl_metrics_set("parley_queue_depth", "", 0);
+    pl_metrics_set("parley_queue_depth", "", (double)depth);
     if (again != NULL) { /* events that must run again go first, in their order */
-        struct queued *last = again;
-        while (last->next != NULL)
-            last = last->next;
-        last->next = q;
+        struct queued *end = again;
+        while (end->next != NULL)
+            end = end->next;
+        end->next = q;
         q = again;
     }
     return q;
@@ -1382,7 +1396,7 @@ static void *engine_main(void *arg)
         }
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
-        else if (e->reports != NULL)
+        else if (e->reports != NULL || e->depth > 0)
             timeout = 0;
         pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
         struct queued *q = take_deferred(e, take_all(e, again, &stopping), 0);
@@ -1527,6 +1541,7 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     int rc;
     /* Crash recovery: events acknowledged but not handled run first, in order, and messages
      * committed but not accepted by the provider go out again. */
+    pl_store_manual_checkpoints(e->store); /* serving: the ingest side's thread checkpoints */
     pl_error_set(err, "io", "out of memory recovering the last run's work");
     if (pl_store_inbox_pending(e->store, recover_event, e, err) != 0 ||
         pl_store_outbox_queued(e->store, recover_send, e, err) != 0)

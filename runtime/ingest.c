@@ -25,9 +25,12 @@ struct pl_ingest {
     struct pl_store *store;
     struct pl_engine *engine;
     pthread_t thread;
+    pthread_t checkpointer;
+    struct pl_store *checkpoints; /* the checkpointer's own connection */
     pthread_mutex_t lock;
     pthread_cond_t work;  /* the thread waits for batches */
     pthread_cond_t ready; /* submitters wait for their batch */
+    pthread_cond_t work_done; /* the checkpointer's sleep (signalled at stop) */
     struct batch *head, *tail;
     int stopping;
 };
@@ -73,6 +76,35 @@ fail_alloc:
         free(rowids[j]);
     free(rowids);
     return -1;
+}
+
+/* Copy the write-ahead log into the database twice a second, so that no commit on the webhook
+ * path has to (the writers' automatic checkpoints are off). */
+static void *checkpoint_main(void *arg)
+{
+    struct pl_ingest *g = arg;
+    struct pl_error err;
+
+    for (;;) {
+        struct timespec ts;
+        int stop;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&g->lock);
+        if (!g->stopping)
+            pthread_cond_timedwait(&g->work_done, &g->lock, &ts);
+        stop = g->stopping;
+        pthread_mutex_unlock(&g->lock);
+        if (pl_store_checkpoint(g->checkpoints, &err) != 0)
+            pl_log(PL_LOG_WARN, PL_FIELDS("event", "checkpoint"), "%s", err.msg);
+        if (stop)
+            break;
+    }
+    return NULL;
 }
 
 static void *ingest_main(void *arg)
@@ -145,18 +177,35 @@ struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_eng
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->work, NULL);
     pthread_cond_init(&g->ready, NULL);
+    pthread_cond_init(&g->work_done, NULL);
     g->store = pl_store_open(path, sync_full, err);
     if (g->store == NULL)
+        goto fail;
+    pl_store_manual_checkpoints(g->store);
+    g->checkpoints = pl_store_open(path, sync_full, err);
+    if (g->checkpoints == NULL)
         goto fail;
     rc = pthread_create(&g->thread, NULL, ingest_main, g);
     if (rc != 0) {
         pl_error_set(err, "io", "cannot start the ingest thread: %s", strerror(rc));
         goto fail;
     }
+    rc = pthread_create(&g->checkpointer, NULL, checkpoint_main, g);
+    if (rc != 0) {
+        pl_error_set(err, "io", "cannot start the checkpoint thread: %s", strerror(rc));
+        pthread_mutex_lock(&g->lock);
+        g->stopping = 1;
+        pthread_cond_signal(&g->work);
+        pthread_mutex_unlock(&g->lock);
+        pthread_join(g->thread, NULL);
+        goto fail;
+    }
     return g;
 fail:
+    pl_store_close(g->checkpoints);
     pl_store_close(g->store);
     pthread_cond_destroy(&g->ready);
+    pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);
     free(g);
@@ -195,10 +244,14 @@ void pl_ingest_stop(struct pl_ingest *g)
     pthread_mutex_lock(&g->lock);
     g->stopping = 1;
     pthread_cond_signal(&g->work);
+    pthread_cond_signal(&g->work_done);
     pthread_mutex_unlock(&g->lock);
     pthread_join(g->thread, NULL);
+    pthread_join(g->checkpointer, NULL);
+    pl_store_close(g->checkpoints);
     pl_store_close(g->store);
     pthread_cond_destroy(&g->ready);
+    pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);
     free(g);

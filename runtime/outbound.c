@@ -178,8 +178,11 @@ oom:
 
 /* ---- the sender ---- */
 
+struct cq;
+
 struct msg {
-    struct msg *next;
+    struct msg *next; /* the next message to the same contact */
+    struct cq *q;     /* its contact's queue */
     char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
     int attempts;
     long long created_ms, due_ms;
@@ -197,12 +200,55 @@ struct pl_outbound {
     CURLM *multi;
     pl_delivery_fn on_done;
     void *ud;
-    struct msg *head, *tail; /* every message not yet done, in queue order */
+    /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
+     * go out in order. A queue is in at most one of: the ready list (its head may start now),
+     * the waiting list (its head waits for a retry time), or neither (its head is in flight). */
+    struct pl_map *queues; /* "channel\x1fcontact" -> struct cq */
+    struct cq *ready, *ready_tail;
+    struct cq *waiting;
     size_t pending, inflight;
     unsigned rng;
     pl_sink_fn sink;
     void *sink_ud;
 };
+
+struct cq {
+    struct cq *next; /* in the ready or the waiting list */
+    struct msg *head, *tail;
+    enum { CQ_IDLE, CQ_READY, CQ_WAITING } where;
+    char key[];
+};
+
+static void push_ready(struct pl_outbound *o, struct cq *q)
+{
+    q->where = CQ_READY;
+    q->next = NULL;
+    if (o->ready_tail != NULL)
+        o->ready_tail->next = q;
+    else
+        o->ready = q;
+    o->ready_tail = q;
+}
+
+static struct cq *pop_ready(struct pl_outbound *o)
+{
+    struct cq *q = o->ready;
+    if (q != NULL) {
+        o->ready = q->next;
+        if (o->ready == NULL)
+            o->ready_tail = NULL;
+        q->next = NULL;
+        q->where = CQ_IDLE;
+    }
+    return q;
+}
+
+static void push_waiting(struct pl_outbound *o, struct cq *q)
+{
+    q->where = CQ_WAITING;
+    q->next = o->waiting;
+    o->waiting = q;
+}
 
 static long long now_ms(void)
 {
@@ -226,6 +272,23 @@ static void msg_free(struct msg *m)
     free(m);
 }
 
+static struct pl_outbound *freeing; /* the sender pl_outbound_free is freeing (for free_queue) */
+
+static void free_queue(void *p)
+{
+    struct cq *q = p;
+    while (q->head != NULL) {
+        struct msg *m = q->head;
+        q->head = m->next;
+        if (m->easy != NULL) {
+            curl_multi_remove_handle(freeing->multi, m->easy);
+            curl_easy_cleanup(m->easy);
+        }
+        msg_free(m);
+    }
+    free(q);
+}
+
 struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn on_done, void *ud,
                                     struct pl_error *err)
 {
@@ -242,7 +305,8 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
     o->ud = ud;
     o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
     o->multi = curl_multi_init();
-    if (o->multi == NULL) {
+    o->queues = pl_map_new();
+    if (o->multi == NULL || o->queues == NULL) {
         pl_error_set(err, "io", "curl_multi_init failed");
         pl_outbound_free(o);
         return NULL;
@@ -267,15 +331,9 @@ void pl_outbound_free(struct pl_outbound *o)
 {
     if (o == NULL)
         return;
-    while (o->head != NULL) {
-        struct msg *m = o->head;
-        o->head = m->next;
-        if (m->easy != NULL) {
-            curl_multi_remove_handle(o->multi, m->easy);
-            curl_easy_cleanup(m->easy);
-        }
-        msg_free(m);
-    }
+    freeing = o;
+    if (o->queues != NULL)
+        pl_map_free(o->queues, free_queue);
     if (o->multi != NULL)
         curl_multi_cleanup(o->multi);
     if (o->auth != NULL)
@@ -304,27 +362,45 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
         return -1;
     }
     m->created_ms = m->due_ms = now_ms();
-    if (o->tail != NULL)
-        o->tail->next = m;
+    char key[600];
+    snprintf(key, sizeof key, "%s\x1f%s", channel, contact);
+    struct cq *q = pl_map_get(o->queues, key);
+    if (q == NULL) {
+        size_t klen = strlen(key) + 1;
+        q = calloc(1, sizeof *q + klen);
+        if (q == NULL || pl_map_set(o->queues, key, q, NULL) != 0) {
+            free(q);
+            msg_free(m);
+            return -1;
+        }
+        memcpy(q->key, key, klen);
+    }
+    m->q = q;
+    if (q->tail != NULL)
+        q->tail->next = m;
     else
-        o->head = m;
-    o->tail = m;
+        q->head = m;
+    q->tail = m;
+    if (q->head == m)
+        push_ready(o, q); /* the contact had nothing pending: it may go now */
     o->pending++;
     return 0;
 }
 
+/* Take m (its queue's head) out; the queue goes back to ready for its next message, or away. */
 static void unlink_msg(struct pl_outbound *o, struct msg *m)
 {
-    struct msg **pp = &o->head, *prev = NULL;
-    while (*pp != NULL && *pp != m) {
-        prev = *pp;
-        pp = &(*pp)->next;
+    struct cq *q = m->q;
+    q->head = m->next;
+    if (q->head == NULL) {
+        q->tail = NULL;
+        pl_map_del(o->queues, q->key);
+        free(q);
+    } else {
+        push_ready(o, q);
     }
-    if (*pp == NULL)
-        return;
-    *pp = m->next;
-    if (o->tail == m)
-        o->tail = prev;
+    m->next = NULL;
+    m->q = NULL;
     o->pending--;
 }
 
@@ -416,6 +492,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
     if (retry && now_ms() - m->created_ms < MAX_AGE_MS) {
         char att[16], hs[16], cs[16];
         m->due_ms = now_ms() + backoff_ms(o, m, code);
+        push_waiting(o, m->q);
         snprintf(att, sizeof att, "%d", m->attempts);
         snprintf(hs, sizeof hs, "%ld", http);
         snprintf(cs, sizeof cs, "%ld", code);
@@ -505,36 +582,34 @@ static void send_sandbox(struct pl_outbound *o, struct msg *m)
     free(resp);
 }
 
-/* Start every message that is due, whose contact has nothing earlier pending, within the
- * connection budget. One pass: a contact is blocked from its first pending message on. */
+/* Start the head of every ready contact queue, within the connection budget; queues whose
+ * retry time has come are ready again first. */
 static void start_due(struct pl_outbound *o)
 {
     long long now = now_ms();
-    struct msg *m = o->head, *next;
-    struct pl_map *blocked = o->head != NULL ? pl_map_new() : NULL;
-    char key[600];
+    struct cq **pp = &o->waiting, *q;
 
-    if (o->head != NULL && blocked == NULL)
-        return; /* out of memory: try again on the next poll */
-    for (; m != NULL; m = next) {
-        next = m->next;
-        snprintf(key, sizeof key, "%s\x1f%s", m->channel, m->contact);
-        if (pl_map_get(blocked, key) != NULL)
-            continue;
-        if (pl_map_set(blocked, key, m, NULL) != 0)
+    while ((q = *pp) != NULL) {
+        if (q->head->due_ms <= now) {
+            *pp = q->next;
+            push_ready(o, q);
+        } else {
+            pp = &q->next;
+        }
+    }
+    while (o->ready != NULL) {
+        if (o->kind != PL_PROVIDER_SANDBOX && (long)o->inflight >= o->max_connections)
             break;
-        if (m->easy != NULL || m->due_ms > now)
-            continue;
+        q = pop_ready(o);
         if (o->kind == PL_PROVIDER_SANDBOX) {
-            send_sandbox(o, m); /* may free m; next was saved, the key was copied */
+            send_sandbox(o, q->head); /* answers at once; may free q */
             continue;
         }
-        if ((long)o->inflight >= o->max_connections)
-            break;
-        if (start_transfer(o, m) != 0)
-            m->due_ms = now + RETRY_BASE_MS;
+        if (start_transfer(o, q->head) != 0) {
+            q->head->due_ms = now + RETRY_BASE_MS;
+            push_waiting(o, q);
+        }
     }
-    pl_map_free(blocked, NULL);
 }
 
 static void collect_done(struct pl_outbound *o)
@@ -597,10 +672,12 @@ size_t pl_outbound_pending(const struct pl_outbound *o)
 long pl_outbound_next_due_ms(const struct pl_outbound *o)
 {
     long long now = now_ms(), best = -1;
-    for (const struct msg *m = o->head; m != NULL; m = m->next) {
-        if (m->easy != NULL)
-            continue;
-        long long wait = m->due_ms > now ? m->due_ms - now : 0;
+
+    if (o->ready != NULL && (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
+        return 0;
+    /* every connection busy: a finished transfer wakes the poll anyway */
+    for (const struct cq *q = o->waiting; q != NULL; q = q->next) {
+        long long wait = q->head->due_ms > now ? q->head->due_ms - now : 0;
         if (best < 0 || wait < best)
             best = wait;
     }
