@@ -52,8 +52,6 @@ struct channel {
     struct pl_templates *templates; /* NULL when the channel has none (or it failed to load) */
     char *templates_error;          /* why the registry did not load */
     long daily_limit;               /* in force: the config's, or the last tier webhook's */
-    struct pl_map *business;        /* contact -> time of its last business-initiated message */
-    long long business_pruned;      /* when expired entries were last dropped */
 };
 
 /* A trigger request waiting for its answer. */
@@ -99,7 +97,6 @@ struct turn {
         struct kv *next;
         char *key, *value, *contact;
         long long at;
-        int fresh; /* a business recipient this turn added to the channel's map */
     } * kvs;
     struct pl_map *triggers; /* "channel\x1fid" -> answer */
     struct staged *sends, **sends_tail;
@@ -320,22 +317,7 @@ static void channel_templates(struct pl_engine *e, struct channel *ch)
            "templates loaded from %s", ch->cfg->templates);
 }
 
-static int remember_business(void *ud, const char *contact, long long at)
-{
-    struct channel *ch = ud;
-    long long *t = malloc(sizeof *t), *old = NULL;
-    if (t == NULL)
-        return -1;
-    *t = at;
-    if (pl_map_set(ch->business, contact, t, (void **)&old) != 0) {
-        free(t);
-        return -1;
-    }
-    free(old);
-    return 0;
-}
-
-/* The daily limit in force and the recent business-initiated recipients, from the store. */
+/* The daily limit in force: the last tier webhook's, else the config's. */
 static void channel_business(struct pl_engine *e, struct channel *ch)
 {
     char key[160], *value = NULL;
@@ -349,60 +331,6 @@ static void channel_business(struct pl_engine *e, struct channel *ch)
     pthread_mutex_lock(&e->lock);
     ch->daily_limit = limit;
     pthread_mutex_unlock(&e->lock);
-    if (ch->business == NULL)
-        ch->business = pl_map_new();
-    if (ch->business != NULL &&
-        pl_store_business_recent(e->store, ch->cfg->id, engine_now(e) - e->lim->window_seconds,
-                                 remember_business, ch, &err) != 0)
-        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", ch->cfg->id, "event", "business"),
-               "could not read recent recipients: %s", err.msg);
-}
-
-struct expired {
-    long long before;
-    char **keys;
-    size_t n, cap;
-};
-
-static void find_expired(void *ud, const char *key, void *value)
-{
-    struct expired *x = ud;
-    if (*(long long *)value > x->before || x->n == x->cap)
-        return;
-    x->keys[x->n] = strdup(key);
-    if (x->keys[x->n] != NULL)
-        x->n++;
-}
-
-/* How many contacts the channel sent business-initiated messages in the last 24 h. Drops
- * expired entries at most once a minute (so the count errs on the strict side by up to a
- * minute). */
-static long business_recent(struct pl_engine *e, struct channel *ch)
-{
-    long long now = engine_now(e);
-    if (ch->business == NULL)
-        return 0;
-    if (now - ch->business_pruned >= 60) {
-        struct expired x = {.before = now - e->lim->window_seconds};
-        x.cap = pl_map_size(ch->business);
-        x.keys = calloc(x.cap > 0 ? x.cap : 1, sizeof *x.keys);
-        if (x.keys != NULL) {
-            pl_map_each(ch->business, find_expired, &x);
-            for (size_t i = 0; i < x.n; i++) {
-                free(pl_map_del(ch->business, x.keys[i]));
-                free(x.keys[i]);
-            }
-            free(x.keys);
-        }
-        ch->business_pruned = now;
-    }
-    return (long)pl_map_size(ch->business);
-}
-
-static int business_already(struct pl_engine *e, struct channel *ch, const char *contact)
-{
-    long long *at = ch->business != NULL ? pl_map_get(ch->business, contact) : NULL;
-    return at != NULL && *at > engine_now(e) - e->lim->window_seconds;
 }
 
 static void channel_free(struct channel *ch)
@@ -411,7 +339,6 @@ static void channel_free(struct channel *ch)
     free(ch->last_error);
     pl_templates_free(ch->templates);
     free(ch->templates_error);
-    pl_map_free(ch->business, free);
     memset(ch, 0, sizeof *ch);
 }
 
@@ -735,6 +662,44 @@ static void account_notice(struct pl_engine *e, struct turn *t, const struct pl_
         "account notification received");
 }
 
+/* The daily limit's accounting for chat:template: the store's count of the rolling 24 hours
+ * (which a running broadcast adds to as well) plus this turn's recipients, not committed yet. */
+struct business_ctx {
+    struct pl_engine *e;
+    struct turn *t;
+    struct channel *ch;
+    const char *contact;
+};
+
+static int business_count(void *ud, long *limit, long *recent, int *already)
+{
+    struct business_ctx *b = ud;
+    struct pl_error err;
+    long long since = engine_now(b->e) - b->e->lim->window_seconds, count = 0, at = 0;
+
+    if (pl_store_business_count(b->e->store, b->ch->cfg->id, since, &count, &err) != 0 ||
+        pl_store_business_at(b->e->store, b->ch->cfg->id, b->contact, &at, &err) != 0) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("channel", b->ch->cfg->id, "event", "business"), "%s",
+               err.msg);
+        return -1;
+    }
+    *already = at > since;
+    for (struct kv *k = b->t->kvs; k != NULL; k = k->next) {
+        if (k->contact == NULL || strcmp(k->key, b->ch->cfg->id) != 0)
+            continue;
+        /* a recipient of this turn: counted unless the store already counts it */
+        long long kat = 0;
+        if (pl_store_business_at(b->e->store, k->key, k->contact, &kat, &err) == 0 &&
+            kat <= since)
+            count++;
+        if (strcmp(k->contact, b->contact) == 0)
+            *already = 1;
+    }
+    *limit = b->ch->daily_limit;
+    *recent = (long)count;
+    return 0;
+}
+
 /* Run one event's handler, keeping its effects in the turn. Returns -1 when the store could not
  * be read (the whole turn runs again), else 0. */
 static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
@@ -836,6 +801,7 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         return 0;
     }
 
+    struct business_ctx biz = {e, t, ch, ev->contact};
     struct pl_call call = {
         .handler = handler,
         .channel = ch->cfg->id,
@@ -848,9 +814,8 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         .opted_in = c->opted_in,
         .language = ch->cfg->language,
         .templates = ch->templates,
-        .daily_limit = ch->daily_limit,
-        .business_recent = business_recent(e, ch),
-        .business_already = business_already(e, ch, ev->contact),
+        .business_count = business_count,
+        .business_ud = &biz,
         .new_id = new_id,
         .new_id_ud = e,
     };
@@ -894,13 +859,8 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
         c->session = call.session_out;
         call.session_out = NULL;
     }
-    if (call.business) { /* counts for the daily limit from now on */
-        int fresh = ch->business == NULL || pl_map_get(ch->business, ev->contact) == NULL;
-        remember_business(ch, ev->contact, call.now);
+    if (call.business) /* counts for the daily limit once the turn commits */
         turn_kv(t, ch->cfg->id, NULL, ev->contact, call.now);
-        if (fresh && t->kvs != NULL)
-            t->kvs->fresh = 1;
-    }
     if (call.opt_in && !c->opted_in) {
         c->opted_in = 1;
         c->opt_in_at = call.now;
@@ -1135,16 +1095,6 @@ static void free_queued(struct queued *q)
     free(q);
 }
 
-/* A turn that failed: forget the recipients it added to the daily-limit count. */
-static void turn_undo(struct pl_engine *e, struct turn *t)
-{
-    for (struct kv *k = t->kvs; k != NULL; k = k->next) {
-        struct channel *ch = k->contact != NULL && k->fresh ? channel_by_id(e, k->key) : NULL;
-        if (ch != NULL && ch->business != NULL)
-            free(pl_map_del(ch->business, k->contact));
-    }
-}
-
 /* Put deferred events that are due (all of them when `all`) back in front of the queue. */
 static struct queued *take_deferred(struct pl_engine *e, struct queued *q, int all)
 {
@@ -1186,7 +1136,6 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
         /* nothing was recorded: triggers get 503; every other event (inbox rows, and the
          * failed sends' on_status) runs again, and what handlers counted in memory is undone */
         struct queued *again = NULL, **tail = &again;
-        turn_undo(e, &t);
         turn_clear(&t);
         while (events != NULL) {
             struct queued *q = events;

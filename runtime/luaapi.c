@@ -1208,11 +1208,18 @@ static int l_chat_template(lua_State *L)
         return raise_code(L, v.code, v.detail);
     /* outside the window a template is business-initiated: consent and the daily limit */
     int business = pl_rules_window_left(s->lim, call->now, call->last_inbound) <= 0;
-    if (business &&
-        pl_rules_check_business(call->last_inbound, call->opted_in || call->opt_in,
-                                call->daily_limit, call->business_recent + (call->business ? 1 : 0),
-                                call->business_already || call->business, call->contact, &v) != 0)
-        return raise_code(L, v.code, v.detail);
+    if (business) {
+        long limit = -1, recent = 0;
+        int already = 0;
+        if (call->business_count != NULL &&
+            call->business_count(call->business_ud, &limit, &recent, &already) != 0)
+            return luaL_error(L, "script_error: the daily limit's count could not be read");
+        if (call->business) /* an earlier template of this call already counted the contact */
+            already = 1;
+        if (pl_rules_check_business(call->last_inbound, call->opted_in || call->opt_in, limit,
+                                    recent, already, call->contact, &v) != 0)
+            return raise_code(L, v.code, v.detail);
+    }
     body = pl_outbound_template_json(tpl, &req, call->contact, &err);
     if (body == NULL)
         return luaL_error(L, "script_memory: %s", err.msg);

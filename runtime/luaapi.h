@@ -46,9 +46,11 @@ struct pl_call {
     int opted_in;                         /* the contact has a recorded opt-in */
     const char *language;                 /* the channel's default template language */
     const struct pl_templates *templates; /* the channel's registry; NULL when it has none */
-    long daily_limit;     /* business-initiated recipients per rolling 24 h (<0: none) */
-    long business_recent; /* recipients counted now */
-    int business_already; /* this contact is one of them */
+    /* The daily limit's accounting, asked only when a template goes outside the window: the
+     * limit in force (<0: none), the recipients counted in the rolling 24 h, and whether this
+     * contact is one of them. Returns 0, or -1 when it cannot tell (the send is refused). */
+    int (*business_count)(void *ud, long *limit, long *recent, int *already);
+    void *business_ud;
     /* local message ids: the caller's generator writes a NUL-terminated id into buf */
     void (*new_id)(void *ud, char *buf, size_t size);
     void *new_id_ud;

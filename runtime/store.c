@@ -216,9 +216,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "FROM contacts WHERE channel = ?1 AND contact = ?2",
     [ST_CONTACT_PUT] = "INSERT INTO contacts (channel, contact, name, last_inbound, opted_in, "
                        "opt_in_source, opt_in_at, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                       "ON CONFLICT (channel, contact) DO UPDATE SET name = excluded.name, "
-                       "last_inbound = excluded.last_inbound, opted_in = excluded.opted_in, "
-                       "opt_in_source = excluded.opt_in_source, opt_in_at = excluded.opt_in_at, "
+                       "ON CONFLICT (channel, contact) DO UPDATE SET "
+                       "name = coalesce(excluded.name, contacts.name), "
+                       "last_inbound = max(coalesce(contacts.last_inbound, 0), "
+                       "coalesce(excluded.last_inbound, 0)), "
+                       /* consent is never withdrawn by a write that read it before another
+                        * process (a broadcast) recorded it */
+                       "opted_in = max(coalesce(contacts.opted_in, 0), "
+                       "coalesce(excluded.opted_in, 0)), "
+                       "opt_in_source = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "
+                       "THEN excluded.opt_in_source ELSE contacts.opt_in_source END, "
+                       "opt_in_at = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "
+                       "THEN excluded.opt_in_at ELSE contacts.opt_in_at END, "
                        "session = excluded.session",
     [ST_OUT_ADD] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
                    "state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",

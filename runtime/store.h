@@ -82,7 +82,9 @@ struct pl_contact {
 int pl_store_contact_get(struct pl_store *s, const char *channel, const char *contact,
                          struct pl_contact *c, struct pl_error *err);
 
-/* Insert or replace (channel, contact) with c. */
+/* Insert or update (channel, contact) with c. Consent and the last inbound time only move
+ * forward: a writer that read the row before another connection recorded an opt-in (a
+ * broadcast) does not undo it. The session and a non-NULL name are replaced. */
 int pl_store_contact_put(struct pl_store *s, const char *channel, const char *contact,
                          const struct pl_contact *c, struct pl_error *err);
 

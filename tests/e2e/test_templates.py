@@ -242,3 +242,28 @@ def test_check_reports_templates_that_break_the_rules(binary):
     finally:
         p.cleanup()
         provider.close()
+
+
+def test_the_servers_daily_limit_counts_a_broadcasts_recipients(binary):
+    """A broadcast runs as its own process on the same state file: the server's limit must see
+    the recipients it messaged, and a broadcast's opt-in must survive the server's writes."""
+    import subprocess
+
+    def go(p, provider):
+        with open(os.path.join(p.dir, "list.csv"), "w") as f:
+            f.write("wa_id,first_name,opt_in\n70000000011,Ира,1\n70000000012,Оля,1\n")
+        r = subprocess.run([p.binary, "broadcast", "-c", p.config, "--channel", "shop", "--template", "promo",
+                            "--to", os.path.join(p.dir, "list.csv"), "--rate", "50"],
+                           capture_output=True, text=True, env=p.env, timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        # the broadcast used the whole limit of 2: a third recipient is refused by the server
+        assert p.trigger("shop", {"to": "70000000013", "event": "optin"})[0] == 200
+        status, body = p.trigger("shop", {"to": "70000000013", "event": "promo", "data": {"name": "Яна"}})
+        assert status == 422 and body["error"]["code"] == "daily_limit", body
+        # the broadcast's recipients may still be messaged again: they are counted already, and
+        # their opt-in (recorded by the broadcast) holds even after the server wrote the contact
+        assert p.post_webhook(harness.text_webhook("stop", wa_id="70000000011")) == 200
+        p.wait_idle(1)
+        status, body = p.trigger("shop", {"to": "70000000012", "event": "promo", "data": {"name": "Оля"}})
+        assert status == 200, body
+    run(binary, go, daily_limit=2)

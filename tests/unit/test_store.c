@@ -520,7 +520,7 @@ static void test_contacts(void)
     pl_contact_clear(&got);
     CHECK(got.session == NULL && got.last_inbound == 0);
 
-    UNIT_CASE("put replaces every field");
+    UNIT_CASE("put replaces the name, the session and records consent");
     c.name = "Анна";
     c.opted_in = 1;
     c.opt_in_source = "website form";
@@ -533,6 +533,21 @@ static void test_contacts(void)
     CHECK_STR(got.opt_in_source, "website form");
     CHECK_INT(got.opt_in_at, 1750000100);
     CHECK_STR(got.session, NULL);
+    pl_contact_clear(&got);
+
+    UNIT_CASE("a later put read before the consent was recorded does not withdraw it");
+    c.opted_in = 0;
+    c.opt_in_source = NULL;
+    c.opt_in_at = 0;
+    c.last_inbound = 1; /* older than what is stored */
+    c.session = (char *)"{}";
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
+    CHECK_INT(got.opted_in, 1);
+    CHECK_STR(got.opt_in_source, "website form");
+    CHECK_INT(got.opt_in_at, 1750000100);
+    CHECK_INT(got.last_inbound, 1750000000);
+    CHECK_STR(got.session, "{}");
     pl_contact_clear(&got);
 
     UNIT_CASE("contacts are per channel");
