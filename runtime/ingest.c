@@ -19,6 +19,7 @@ struct batch {
     size_t n;
     size_t duplicates;
     int done, rc;
+    pthread_cond_t done_cv; /* its own: a commit wakes only the webhooks it stored */
 };
 
 struct pl_ingest {
@@ -153,11 +154,12 @@ static void *ingest_main(void *arg)
         }
         free(rowids);
         pthread_mutex_lock(&g->lock);
-        for (struct batch *b = list; b != NULL; b = b->next) {
+        for (struct batch *b = list, *next; b != NULL; b = next) {
+            next = b->next; /* b lives on its submitter's stack: gone once it wakes */
             b->rc = rc;
             b->done = 1;
+            pthread_cond_signal(&b->done_cv);
         }
-        pthread_cond_broadcast(&g->ready);
         pthread_mutex_unlock(&g->lock);
     }
     return NULL;
@@ -219,9 +221,11 @@ int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t
     *duplicates = 0;
     if (n == 0)
         return 0;
+    pthread_cond_init(&b.done_cv, NULL);
     pthread_mutex_lock(&g->lock);
     if (g->stopping) {
         pthread_mutex_unlock(&g->lock);
+        pthread_cond_destroy(&b.done_cv);
         return -1;
     }
     if (g->tail != NULL)
@@ -231,8 +235,9 @@ int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t
     g->tail = &b;
     pthread_cond_signal(&g->work);
     while (!b.done)
-        pthread_cond_wait(&g->ready, &g->lock);
+        pthread_cond_wait(&b.done_cv, &g->lock);
     pthread_mutex_unlock(&g->lock);
+    pthread_cond_destroy(&b.done_cv);
     *duplicates = b.duplicates;
     return b.rc;
 }
