@@ -35,7 +35,7 @@
 
 #define TRIGGER_WAIT_S             30
 #define RETRY_AFTER_STORE_ERROR_MS 500
-#define TURN_MAX 128 /* events in one turn */
+#define TURN_MAX                   128 /* events in one turn */
 #define STATUS_RETRIES             20 /* an unmatched status waits up to 20 x 500 ms for its send */
 #define STATUS_RETRY_MS            500
 #define HELD_RETRY_MS              1000 /* events of a channel with no loaded script: retried this often */
@@ -689,8 +689,7 @@ static int business_count(void *ud, long *limit, long *recent, int *already)
             continue;
         /* a recipient of this turn: counted unless the store already counts it */
         long long kat = 0;
-        if (pl_store_business_at(b->e->store, k->key, k->contact, &kat, &err) == 0 &&
-            kat <= since)
+        if (pl_store_business_at(b->e->store, k->key, k->contact, &kat, &err) == 0 && kat <= since)
             count++;
         if (strcmp(k->contact, b->contact) == 0)
             *already = 1;

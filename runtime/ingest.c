@@ -29,8 +29,7 @@ struct pl_ingest {
     pthread_t checkpointer;
     struct pl_store *checkpoints; /* the checkpointer's own connection */
     pthread_mutex_t lock;
-    pthread_cond_t work;  /* the thread waits for batches */
-    pthread_cond_t ready; /* submitters wait for their batch */
+    pthread_cond_t work;      /* the thread waits for batches */
     pthread_cond_t work_done; /* the checkpointer's sleep (signalled at stop) */
     struct batch *head, *tail;
     int stopping;
@@ -178,7 +177,6 @@ struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_eng
     g->engine = engine;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->work, NULL);
-    pthread_cond_init(&g->ready, NULL);
     pthread_cond_init(&g->work_done, NULL);
     g->store = pl_store_open(path, sync_full, err);
     if (g->store == NULL)
@@ -206,7 +204,6 @@ struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_eng
 fail:
     pl_store_close(g->checkpoints);
     pl_store_close(g->store);
-    pthread_cond_destroy(&g->ready);
     pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);
@@ -255,7 +252,6 @@ void pl_ingest_stop(struct pl_ingest *g)
     pthread_join(g->checkpointer, NULL);
     pl_store_close(g->checkpoints);
     pl_store_close(g->store);
-    pthread_cond_destroy(&g->ready);
     pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);

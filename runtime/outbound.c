@@ -673,7 +673,8 @@ long pl_outbound_next_due_ms(const struct pl_outbound *o)
 {
     long long now = now_ms(), best = -1;
 
-    if (o->ready != NULL && (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
+    if (o->ready != NULL &&
+        (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
         return 0;
     /* every connection busy: a finished transfer wakes the poll anyway */
     for (const struct cq *q = o->waiting; q != NULL; q = q->next) {
