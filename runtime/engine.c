@@ -60,6 +60,8 @@ struct waiter {
     pthread_cond_t done_cv;
     int done, status;
     char *body;
+    pl_trigger_fn cb; /* asynchronous: called with the answer instead; the waiter is freed */
+    void *cb_ud;
 };
 
 struct queued {
@@ -1073,6 +1075,11 @@ static void answer(struct waiter *w, int status, char *body)
         free(body);
         return;
     }
+    if (w->cb != NULL) {
+        w->cb(w->cb_ud, status, body);
+        free(w);
+        return;
+    }
     pthread_mutex_lock(&w->lock);
     w->status = status;
     w->body = body;
@@ -1645,29 +1652,15 @@ char *pl_engine_session(struct pl_engine *e, const char *channel, const char *co
     return session;
 }
 
-int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
-                      const char *event_name, json_t *data, const char *idem_id, char **body)
+/* The event of a trigger request, answering into w; NULL on OOM. */
+static struct queued *trigger_event(struct pl_engine *e, const char *channel, const char *to,
+                                    const char *event_name, json_t *data, const char *idem_id,
+                                    struct waiter *w)
 {
-    struct waiter w = {.done = 0};
-    struct queued *q;
-    struct timespec deadline;
-    int status;
-
-    pthread_mutex_lock(&e->lock); /* SIGHUP may be swapping the channels */
-    int known = channel_by_id(e, channel) != NULL;
-    pthread_mutex_unlock(&e->lock);
-    if (!known) {
-        *body = error_body("unknown_channel", "no channel with this id");
-        return 404;
-    }
-    q = calloc(1, sizeof *q);
-    if (q == NULL) {
-        *body = error_body("internal", "out of memory");
-        return 500;
-    }
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.done_cv, NULL);
-    q->waiter = &w;
+    struct queued *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return NULL;
+    q->waiter = w;
     q->ev.kind = PL_EVENT_TRIGGER;
     q->ev.phone_number_id = strdup(channel); /* trigger events route by channel id */
     q->ev.contact = strdup(to);
@@ -1675,27 +1668,75 @@ int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
     q->ev.timestamp = engine_now(e);
     q->ev.data = json_pack("{s:s,s:O,s:s?}", "name", event_name, "data",
                            data != NULL ? data : json_null(), "id", idem_id);
-    if (enqueue(e, q) != 0) {
-        free_queued(q);
-        *body = error_body("stopping", "Parley is shutting down");
-        status = 503;
-        goto out;
+    return q;
+}
+
+static int known_channel(struct pl_engine *e, const char *channel)
+{
+    pthread_mutex_lock(&e->lock); /* SIGHUP may be swapping the channels */
+    int known = channel_by_id(e, channel) != NULL;
+    pthread_mutex_unlock(&e->lock);
+    return known;
+}
+
+int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
+                      const char *event_name, json_t *data, const char *idem_id, char **body)
+{
+    struct waiter w = {.done = 0};
+    struct queued *q;
+    struct timespec deadline;
+
+    if (!known_channel(e, channel)) {
+        *body = error_body("unknown_channel", "no channel with this id");
+        return 404;
     }
-    if (!e->started) /* in-process: run it here */
-        drain(e);
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += TRIGGER_WAIT_S;
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        if (pthread_cond_timedwait(&w.done_cv, &w.lock, &deadline) == ETIMEDOUT)
-            deadline.tv_sec += 1; /* the engine owns q and will answer: keep waiting */
-    pthread_mutex_unlock(&w.lock);
-    status = w.status;
-    *body = w.body;
-out:
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.done_cv, NULL);
+    q = trigger_event(e, channel, to, event_name, data, idem_id, &w);
+    if (q == NULL) {
+        w.status = 500;
+        w.body = error_body("internal", "out of memory");
+    } else if (enqueue(e, q) != 0) {
+        free_queued(q); /* answers w: 503 */
+    } else {
+        if (!e->started) /* in-process: run it here */
+            drain(e);
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += TRIGGER_WAIT_S;
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            if (pthread_cond_timedwait(&w.done_cv, &w.lock, &deadline) == ETIMEDOUT)
+                deadline.tv_sec += 1; /* the engine owns q and will answer: keep waiting */
+        pthread_mutex_unlock(&w.lock);
+    }
     pthread_cond_destroy(&w.done_cv);
     pthread_mutex_destroy(&w.lock);
-    return status;
+    *body = w.body;
+    return w.status;
+}
+
+void pl_engine_trigger_async(struct pl_engine *e, const char *channel, const char *to,
+                             const char *event_name, json_t *data, const char *idem_id,
+                             pl_trigger_fn done, void *ud)
+{
+    struct waiter *w;
+    struct queued *q;
+
+    if (!known_channel(e, channel)) {
+        done(ud, 404, error_body("unknown_channel", "no channel with this id"));
+        return;
+    }
+    w = calloc(1, sizeof *w);
+    q = w != NULL ? trigger_event(e, channel, to, event_name, data, idem_id, w) : NULL;
+    if (q == NULL) {
+        free(w);
+        done(ud, 500, error_body("internal", "out of memory"));
+        return;
+    }
+    w->cb = done;
+    w->cb_ud = ud;
+    if (enqueue(e, q) != 0)
+        free_queued(q); /* answers through done: 503 */
 }
 
 static int template_count(void *ud, const char *channel, const char *template_name,

@@ -38,6 +38,15 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
 int pl_engine_trigger(struct pl_engine *e, const char *channel, const char *to,
                       const char *event_name, json_t *data, const char *idem_id, char **body);
 
+/* The answer to an asynchronous trigger: status and a malloc'd JSON body the callee owns. */
+typedef void (*pl_trigger_fn)(void *ud, int status, char *body);
+
+/* The same without waiting: done(ud, status, body) is called exactly once, from this thread
+ * (unknown channel, stopping) or later from the engine thread. data is borrowed. */
+void pl_engine_trigger_async(struct pl_engine *e, const char *channel, const char *to,
+                             const char *event_name, json_t *data, const char *idem_id,
+                             pl_trigger_fn done, void *ud);
+
 /* SIGHUP: switch to cfg (heap-allocated; the engine owns it from now on) between two turns.
  * Channels that are unchanged keep their loaded script, changed and new ones load, removed ones
  * close; events of the others go on. Listen address, secrets and provider need a restart.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 #include "ingest.h"
@@ -25,6 +26,7 @@ struct pl_http {
     struct MHD_Daemon *daemon;
     struct pl_http_opts opts;
     int port;
+    int suspended; /* requests waiting for their answer (atomic): stop waits for them */
 };
 
 /* Per-request state: the body as it arrives. */
@@ -32,7 +34,36 @@ struct request {
     char *body;
     size_t len, cap;
     int too_big;
+    /* A request that waits (its events being stored, a trigger being run) is suspended; the
+     * thread that finishes the work stores the answer and resumes it. */
+    struct MHD_Connection *conn;
+    struct pl_http *h;
+    int answered; /* the answer below is ready to send */
+    int status;
+    char *answer; /* malloc'd body */
+    const char *type;
+    char channel[65]; /* a trigger's, for its metric */
 };
+
+/* Store the answer of a suspended request and let libmicrohttpd send it (any thread). */
+static void resume_with(struct request *req, int status, const char *type, char *body)
+{
+    struct pl_http *h = req->h;
+    req->status = status;
+    req->type = type;
+    req->answer = body;
+    req->answered = 1;
+    MHD_resume_connection(req->conn);
+    __atomic_sub_fetch(&h->suspended, 1, __ATOMIC_SEQ_CST);
+}
+
+static void suspend(struct pl_http *h, struct MHD_Connection *c, struct request *req)
+{
+    req->conn = c;
+    req->h = h;
+    __atomic_add_fetch(&h->suspended, 1, __ATOMIC_SEQ_CST);
+    MHD_suspend_connection(c);
+}
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
                                const char *body, size_t len)
@@ -98,6 +129,27 @@ static enum MHD_Result webhook_verify(struct pl_http *h, struct MHD_Connection *
     return respond(c, MHD_HTTP_OK, "text/plain", challenge, strlen(challenge));
 }
 
+/* The ingest stored (or could not store) a webhook's events: answer it. */
+static void webhook_stored(void *ud, int rc, size_t dups)
+{
+    struct request *req = ud;
+    char n[32];
+
+    if (rc != 0) {
+        count_webhook(503);
+        resume_with(req, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                    strdup("could not store; try again"));
+        return;
+    }
+    if (dups > 0) {
+        snprintf(n, sizeof n, "%zu", dups);
+        pl_log(PL_LOG_INFO, PL_FIELDS("event", "webhook", "count", n),
+               "events already received: acknowledged, not run again");
+    }
+    count_webhook(200);
+    resume_with(req, MHD_HTTP_OK, "application/json", strdup("{\"ok\":true}"));
+}
+
 static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
                                     struct request *req)
 {
@@ -149,20 +201,32 @@ static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
     if (batch.changes_ignored > 0)
         pl_metrics_add("parley_events_ignored_total", "reason=\"field\"",
                        (double)batch.changes_ignored);
-    size_t dups = 0;
-    int stored = pl_ingest_submit(h->opts.ingest, batch.events, batch.n, &dups);
+    if (batch.n == 0) { /* nothing to store (all skipped, or another field) */
+        pl_event_batch_free(&batch);
+        count_webhook(200);
+        return respond(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}", 11);
+    }
+    /* the 200 waits for the commit, not this thread: suspend until the ingest resumes us */
+    suspend(h, c, req);
+    if (pl_ingest_submit_async(h->opts.ingest, batch.events, batch.n, webhook_stored, req) != 0) {
+        pl_event_batch_free(&batch);
+        webhook_stored(req, -1, 0);
+        return MHD_YES;
+    }
+    batch.events = NULL; /* the ingest owns them now */
+    batch.n = 0;
     pl_event_batch_free(&batch);
-    if (stored != 0) {
-        count_webhook(503);
-        return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "could not store; try again");
-    }
-    if (dups > 0) {
-        snprintf(n, sizeof n, "%zu", dups);
-        pl_log(PL_LOG_INFO, PL_FIELDS("event", "webhook", "count", n),
-               "events already received: acknowledged, not run again");
-    }
-    count_webhook(200);
-    return respond(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}", 11);
+    return MHD_YES;
+}
+
+static void trigger_answered(void *ud, int status, char *body)
+{
+    struct request *req = ud;
+    char labels[160];
+    snprintf(labels, sizeof labels, "channel=\"%s\",status=\"%d\"",
+             status == 404 ? "" : req->channel, status);
+    pl_metrics_add("parley_triggers_total", labels, 1);
+    resume_with(req, status, "application/json", body);
 }
 
 /* POST /channels/{id}/trigger */
@@ -172,9 +236,6 @@ static enum MHD_Result trigger_post(struct pl_http *h, struct MHD_Connection *c,
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     json_error_t jerr;
     json_t *root, *to, *event, *data, *id;
-    char *body = NULL, labels[160];
-    int status;
-    enum MHD_Result rc;
 
     if (h->opts.trigger_token == NULL || auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
         !ct_equal(auth + 7, h->opts.trigger_token)) {
@@ -201,16 +262,13 @@ static enum MHD_Result trigger_post(struct pl_http *h, struct MHD_Connection *c,
                              "\"<name, up to 128>\", \"data\": {…}, \"id\": \"<optional "
                              "idempotency key, up to 200>\"}");
     }
-    status = pl_engine_trigger(h->opts.engine, channel, json_string_value(to),
-                               json_string_value(event), data, json_string_value(id), &body);
+    snprintf(req->channel, sizeof req->channel, "%s", channel);
+    suspend(h, c, req); /* the engine answers (trigger_answered) when the handler has run */
+    pl_engine_trigger_async(h->opts.engine, channel, json_string_value(to),
+                            json_string_value(event), data, json_string_value(id), trigger_answered,
+                            req);
     json_decref(root);
-    snprintf(labels, sizeof labels, "channel=\"%s\",status=\"%d\"", status == 404 ? "" : channel,
-             status);
-    pl_metrics_add("parley_triggers_total", labels, 1);
-    rc = respond(c, (unsigned)status, "application/json", body != NULL ? body : "{}",
-                 body != NULL ? strlen(body) : 2);
-    free(body);
-    return rc;
+    return MHD_YES;
 }
 
 static int valid_channel_id(const char *s, size_t n)
@@ -275,6 +333,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct request *req = *con_cls;
 
     (void)version;
+    if (req != NULL && req->answered) /* resumed: the waited-for answer is ready */
+        return respond(c, (unsigned)req->status, req->type, req->answer != NULL ? req->answer : "",
+                       req->answer != NULL ? strlen(req->answer) : 0);
     if (req == NULL) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         req = calloc(1, sizeof *req);
@@ -327,6 +388,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (req != NULL) {
         free(req->body);
+        free(req->answer);
         free(req);
         *con_cls = NULL;
     }
@@ -337,8 +399,9 @@ struct pl_http *pl_http_start(const struct pl_http_opts *opts, struct pl_error *
     struct pl_http *h = calloc(1, sizeof *h);
     struct addrinfo hints = {0}, *ai = NULL;
     char port[16];
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    /* One epoll thread; requests that wait are suspended, not parked on a thread each. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     int rc;
 
     if (h == NULL) {
@@ -382,6 +445,13 @@ void pl_http_stop(struct pl_http *h)
 {
     if (h == NULL)
         return;
+    /* Take no new connections, let every suspended request get its answer (stopping them
+     * suspended is not allowed), then stop. */
+    MHD_quiesce_daemon(h->daemon);
+    for (int i = 0; i < 30000 && __atomic_load_n(&h->suspended, __ATOMIC_SEQ_CST) > 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(h->daemon);
     free(h);
 }

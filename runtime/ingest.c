@@ -20,6 +20,10 @@ struct batch {
     size_t duplicates;
     int done, rc;
     pthread_cond_t done_cv; /* its own: a commit wakes only the webhooks it stored */
+    /* asynchronous submitters: called from the ingest thread after the commit; the batch and
+     * its events array are then freed by the ingest */
+    pl_ingest_done_fn cb;
+    void *cb_ud;
 };
 
 struct pl_ingest {
@@ -152,14 +156,23 @@ static void *ingest_main(void *arg)
             }
         }
         free(rowids);
-        pthread_mutex_lock(&g->lock);
         for (struct batch *b = list, *next; b != NULL; b = next) {
-            next = b->next; /* b lives on its submitter's stack: gone once it wakes */
+            next = b->next; /* a waiting submitter's b is gone once it wakes */
+            if (b->cb != NULL) {
+                if (rc != 0)
+                    for (size_t k = 0; k < b->n; k++)
+                        pl_event_clear(&b->evs[k]);
+                b->cb(b->cb_ud, rc, b->duplicates);
+                free(b->evs);
+                free(b);
+                continue;
+            }
+            pthread_mutex_lock(&g->lock);
             b->rc = rc;
             b->done = 1;
             pthread_cond_signal(&b->done_cv);
+            pthread_mutex_unlock(&g->lock);
         }
-        pthread_mutex_unlock(&g->lock);
     }
     return NULL;
 }
@@ -237,6 +250,33 @@ int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t
     pthread_cond_destroy(&b.done_cv);
     *duplicates = b.duplicates;
     return b.rc;
+}
+
+int pl_ingest_submit_async(struct pl_ingest *g, struct pl_event *evs, size_t n,
+                           pl_ingest_done_fn done, void *ud)
+{
+    struct batch *b = calloc(1, sizeof *b);
+
+    if (b == NULL)
+        return -1;
+    b->evs = evs;
+    b->n = n;
+    b->cb = done;
+    b->cb_ud = ud;
+    pthread_mutex_lock(&g->lock);
+    if (g->stopping) {
+        pthread_mutex_unlock(&g->lock);
+        free(b);
+        return -1;
+    }
+    if (g->tail != NULL)
+        g->tail->next = b;
+    else
+        g->head = b;
+    g->tail = b;
+    pthread_cond_signal(&g->work);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
 }
 
 void pl_ingest_stop(struct pl_ingest *g)
