@@ -456,9 +456,9 @@ static int parse_listen(struct ctx *c, const char *s, struct pl_config *cfg)
     return 0;
 }
 
-static const char *const top_keys[] = {
-    "listen",        "state",     "sync",     "app_secret", "verify_token",
-    "trigger_token", "log_level", "provider", "channels",   NULL};
+static const char *const top_keys[] = {"listen",       "state",         "sync",      "app_secret",
+                                       "verify_token", "trigger_token", "log_level", "provider",
+                                       "channels",     "queue_max",     NULL};
 static const char *const provider_keys[] = {"kind",       "url", "token", "max_connections",
                                             "timeout_ms", NULL};
 static const char *const channel_keys[] = {"phone_number_id", "script",    "templates",
@@ -655,6 +655,8 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
     if (get_string(c, root, NULL, "verify_token", 1, &cfg->verify_token) < 0)
         return -1;
     if (get_string(c, root, NULL, "trigger_token", 0, &cfg->trigger_token) < 0)
+        return -1;
+    if (get_int(c, root, NULL, "queue_max", 100, 10000000, 10000, &cfg->queue_max) < 0)
         return -1;
     if (get_string(c, root, NULL, "log_level", 0, &cfg->log_level) < 0)
         return -1;

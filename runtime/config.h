@@ -28,6 +28,8 @@ struct pl_config {
     char *listen_host;   /* from "listen", default "127.0.0.1:8080" */
     int listen_port;     /* 0 lets the OS pick (tests) */
     char *state;         /* resolved; default "var/parley.db" */
+    long queue_max;      /* events waiting in memory; past it they wait in the inbox only
+                            (read back in order as the queue drains); default 10000 */
     int sync_full;       /* "sync": "full" fsyncs every commit (power-loss safe); "normal"
                             (default) survives a crash of the process, kill -9 included */
     char *app_secret;    /* required */

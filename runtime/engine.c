@@ -131,6 +131,13 @@ struct pl_engine {
     pthread_mutex_t lock;
     struct queued *head, *tail;
     size_t depth;
+    /* Past cfg->queue_max waiting events, new stored ones are not kept in memory: they are read
+     * back from the inbox, in order, as the queue drains (memory stays flat under a backlog). */
+    size_t queue_max; /* the config's, read once (the ingest thread reads it) */
+    int spilled;
+    long long spill_after;   /* every pending inbox row after this one is out of memory */
+    long long last_rowid;    /* the newest inbox row queued in memory */
+    unsigned long spills;    /* events left out so far (to tell a read-back it raced one) */
     unsigned long long done; /* events run so far */
     size_t outbox;           /* messages queued or in flight, as of the last turn */
     size_t waiting;          /* deferred events, as of the last turn */
@@ -1294,6 +1301,55 @@ int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg)
     return 0;
 }
 
+/* Read spilled events back from the inbox while the queue has room. */
+static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
+{
+    struct pl_engine *e = ud;
+    struct queued *q = calloc(1, sizeof *q);
+    if (q == NULL || pl_event_copy(&q->ev, ev) != 0) {
+        free(q);
+        return -1;
+    }
+    if (q->ev.data != NULL) { /* the engine adds to data: give it its own copy */
+        json_t *copy = json_deep_copy(q->ev.data);
+        json_decref(q->ev.data);
+        q->ev.data = copy;
+    }
+    q->rowid = rowid;
+    pthread_mutex_lock(&e->lock);
+    if (e->tail != NULL)
+        e->tail->next = q;
+    else
+        e->head = q;
+    e->tail = q;
+    e->depth++;
+    e->spill_after = rowid;
+    e->last_rowid = rowid;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+static void reload_spilled(struct pl_engine *e)
+{
+    struct pl_error err;
+    pthread_mutex_lock(&e->lock);
+    int go = e->spilled && e->depth < e->queue_max / 2;
+    long long after = e->spill_after;
+    unsigned long spills = e->spills;
+    pthread_mutex_unlock(&e->lock);
+    if (!go)
+        return;
+    if (pl_store_inbox_pending_after(e->store, after, e->queue_max / 2, reload_one, e, &err) != 0) {
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "backlog"), "%s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&e->lock);
+    /* caught up, and nothing was left out while we read: new events may stay in memory again */
+    if (e->spills == spills && e->depth < e->queue_max / 2)
+        e->spilled = 0;
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* ---- the thread ---- */
 
 /* Take the queued events, at most TURN_MAX: a turn that is too long would keep the sender from
@@ -1338,6 +1394,7 @@ static void *engine_main(void *arg)
 
     for (;;) {
         apply_config(e);
+        reload_spilled(e);
         long due = pl_outbound_next_due_ms(e->out);
         long reload = reload_changed(e);
         int timeout = due < 0 || due > 1000 ? 1000 : (int)due;
@@ -1351,8 +1408,8 @@ static void *engine_main(void *arg)
         }
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
-        else if (e->reports != NULL || e->depth > 0)
-            timeout = 0;
+        else if (e->reports != NULL || e->depth > 0 || e->spilled)
+            timeout = 0; /* work waiting, in memory or (spilled) in the inbox */
         pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
         struct queued *q = take_deferred(e, take_all(e, again, &stopping), 0);
         again = NULL;
@@ -1422,6 +1479,7 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     pthread_mutex_init(&e->analytics_lock, NULL);
     e->reports_tail = &e->reports;
     e->cfg = cfg;
+    e->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : 10000;
     e->lim = pl_rules_limits(pl_provider_kind_name(cfg->provider.kind));
     e->stdlib_dir = stdlib_dir != NULL ? strdup(stdlib_dir) : NULL;
     e->channels = calloc(cfg->nchannels > 0 ? cfg->nchannels : 1, sizeof *e->channels);
@@ -1474,6 +1532,7 @@ static int recover_event(void *ud, long long rowid, const struct pl_event *ev)
         e->head = q;
     e->tail = q;
     e->depth++;
+    e->last_rowid = e->spill_after = rowid;
     return 0;
 }
 
@@ -1498,7 +1557,9 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
      * committed but not accepted by the provider go out again. */
     pl_store_manual_checkpoints(e->store); /* serving: the ingest side's thread checkpoints */
     pl_error_set(err, "io", "out of memory recovering the last run's work");
-    if (pl_store_inbox_pending(e->store, recover_event, e, err) != 0 ||
+    /* at most a queue's worth in memory; the rest is read back as the queue drains */
+    e->spilled = 1;
+    if (pl_store_inbox_pending_after(e->store, 0, e->queue_max, recover_event, e, err) != 0 ||
         pl_store_outbox_queued(e->store, recover_send, e, err) != 0)
         return -1;
     pl_error_clear(err);
@@ -1538,6 +1599,25 @@ static int enqueue(struct pl_engine *e, struct queued *q)
 void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        long long rowid = rowids != NULL ? rowids[i] : 0;
+        if (rowid != 0) {
+            pthread_mutex_lock(&e->lock);
+            int spill = e->spilled || e->depth >= e->queue_max;
+            if (spill) {
+                if (!e->spilled) {
+                    e->spilled = 1;
+                    e->spill_after = e->last_rowid;
+                }
+                e->spills++;
+            } else {
+                e->last_rowid = rowid;
+            }
+            pthread_mutex_unlock(&e->lock);
+            if (spill) { /* stored: read back from the inbox when the queue drains */
+                pl_event_clear(&evs[i]);
+                continue;
+            }
+        }
         struct queued *q = calloc(1, sizeof *q);
         if (q == NULL) {
             /* stored: it runs after the next restart */

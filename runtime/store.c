@@ -795,10 +795,17 @@ int pl_store_inbox_pending(struct pl_store *s,
                            int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
                            void *ud, struct pl_error *err)
 {
+    return pl_store_inbox_pending_after(s, 0, 0, fn, ud, err);
+}
+
+int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max,
+                                 int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
+                                 void *ud, struct pl_error *err)
+{
     struct pl_event evs[ITER_BATCH];
     long long ids[ITER_BATCH];
-    long long last = 0;
-    size_t n, i;
+    long long last = after;
+    size_t n, i, seen = 0;
     int rc = 0;
 
     do {
@@ -806,7 +813,8 @@ int pl_store_inbox_pending(struct pl_store *s,
         int step;
 
         sqlite3_bind_int64(st, 1, last);
-        sqlite3_bind_int(st, 2, ITER_BATCH);
+        sqlite3_bind_int(st, 2,
+                         max > 0 && max - seen < ITER_BATCH ? (int)(max - seen) : ITER_BATCH);
         n = 0;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             ids[n] = sqlite3_column_int64(st, 0);
@@ -826,7 +834,8 @@ int pl_store_inbox_pending(struct pl_store *s,
         }
         if (n > 0)
             last = ids[n - 1];
-    } while (rc == 0 && n == ITER_BATCH);
+        seen += n;
+    } while (rc == 0 && n == ITER_BATCH && (max == 0 || seen < max));
     return rc;
 }
 

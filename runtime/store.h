@@ -62,6 +62,11 @@ int pl_store_inbox_pending(struct pl_store *s,
                            int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
                            void *ud, struct pl_error *err);
 
+/* The same for the PENDING rows after rowid `after`, at most max of them (0: all). */
+int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max,
+                                 int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
+                                 void *ud, struct pl_error *err);
+
 /* Counts by state (for /healthz and tests). */
 int pl_store_inbox_counts(struct pl_store *s, long long *pending, long long *done,
                           long long *failed, struct pl_error *err);

@@ -172,3 +172,43 @@ def test_kill_9_under_load_loses_no_acknowledged_event(binary):
         p.stop()
         p.cleanup()
         provider.close()
+
+
+def test_a_backlog_past_queue_max_waits_in_the_inbox_and_is_answered_in_order(binary):
+    """With queue_max 100 and a slow scenario, hundreds of acknowledged webhooks wait in the
+    inbox, not in memory, and every one is answered once, in order per contact."""
+    slow = """
+return { on_message = function(chat, msg)
+  local t = os.clock() while os.clock() - t < 0.002 do end
+  chat:send("re " .. msg.text)
+end }
+"""
+    provider = harness.FakeProvider()
+    p = harness.Parley(binary, {"main.lua": slow}, provider=provider, extra={"queue_max": 100}).start()
+    try:
+        sent = []
+        for i in range(400):  # 20 contacts: a contact's replies go one at a time, in order
+            text = "m%03d" % i
+            assert p.post_webhook(harness.text_webhook(text, wa_id="7990000%04d" % (i % 20),
+                                                       msg_id="wamid.Q%d" % i)) == 200
+            sent.append(text)
+        peak = 0
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            h = p.health()
+            peak = max(peak, h["events"]["queued"])
+            if h["events"]["done"] >= 400 and h["outbox"] == 0:
+                break
+            time.sleep(0.02)
+        replies = provider.wait_sends(400)
+        bodies = [s["text"]["body"][3:] for s in replies]
+        assert sorted(bodies) == sent, "lost or duplicated: %d replies" % len(bodies)
+        for k in range(20):  # in order for each contact
+            mine = [b for s, b in zip(replies, bodies) if s["to"] == "7990000%04d" % k]
+            assert mine == sorted(mine), "reordered for a contact: %s" % mine
+        assert peak <= 100, "more than queue_max events held in memory: %d" % peak
+        assert p.stop() == 0
+    finally:
+        p.stop()
+        p.cleanup()
+        provider.close()
