@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1301,7 +1302,7 @@ int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg)
     return 0;
 }
 
-/* Read spilled events back from the inbox while the queue has room. */
+/* Queue a pending inbox row read back from the store (crash recovery, spilled events). */
 static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
 {
     struct pl_engine *e = ud;
@@ -1392,9 +1393,14 @@ static void *engine_main(void *arg)
     struct timespec stop_at = {0};
     struct queued *again = NULL;
 
+    long long trimmed = now_ms();
     for (;;) {
         apply_config(e);
         reload_spilled(e);
+        if (now_ms() - trimmed > 5000) { /* give freed memory back after a burst */
+            malloc_trim(0);
+            trimmed = now_ms();
+        }
         long due = pl_outbound_next_due_ms(e->out);
         long reload = reload_changed(e);
         int timeout = due < 0 || due > 1000 ? 1000 : (int)due;
@@ -1512,30 +1518,6 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     return e;
 }
 
-static int recover_event(void *ud, long long rowid, const struct pl_event *ev)
-{
-    struct pl_engine *e = ud;
-    struct queued *q = calloc(1, sizeof *q);
-    if (q == NULL || pl_event_copy(&q->ev, ev) != 0) {
-        free(q);
-        return -1;
-    }
-    if (q->ev.data != NULL) { /* the engine adds to data: give it its own copy */
-        json_t *copy = json_deep_copy(q->ev.data);
-        json_decref(q->ev.data);
-        q->ev.data = copy;
-    }
-    q->rowid = rowid;
-    if (e->tail != NULL)
-        e->tail->next = q;
-    else
-        e->head = q;
-    e->tail = q;
-    e->depth++;
-    e->last_rowid = e->spill_after = rowid;
-    return 0;
-}
-
 static int recover_send(void *ud, const char *local_id, const char *channel, const char *contact,
                         const char *kind, const char *body)
 {
@@ -1559,7 +1541,7 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     pl_error_set(err, "io", "out of memory recovering the last run's work");
     /* at most a queue's worth in memory; the rest is read back as the queue drains */
     e->spilled = 1;
-    if (pl_store_inbox_pending_after(e->store, 0, e->queue_max, recover_event, e, err) != 0 ||
+    if (pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0 ||
         pl_store_outbox_queued(e->store, recover_send, e, err) != 0)
         return -1;
     pl_error_clear(err);

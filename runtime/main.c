@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -235,6 +236,9 @@ static int cmd_serve(int argc, char **argv)
     pl_log_set_level((enum pl_log_level)pl_log_parse_level(cfg.log_level));
     register_secrets(&cfg);
 
+    /* A handful of threads: two malloc arenas are plenty, and keep freed memory in fewer
+     * places (RSS stays close to what is in use). */
+    mallopt(M_ARENA_MAX, 2);
     /* Signals are taken by this thread alone, with sigwait. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

@@ -161,7 +161,7 @@ static int is_space_cp(uint32_t cp)
 /* Write s into out for a detail: in double quotes when `quoted`, at most QUOTE_MAX_CP code points
  * then "…", with quotes, backslashes, control characters, invisible spaces, line separators and
  * invalid bytes escaped so that the detail stays one line of valid UTF-8. Returns out. */
-static const char *quote_as(char *out, size_t outsz, const char *s, int quoted)
+const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted)
 {
     size_t len, i = 0, o = 0, n, m;
     int count = 0;
@@ -216,7 +216,7 @@ static const char *quote_as(char *out, size_t outsz, const char *s, int quoted)
     return out;
 }
 
-#define QUOTE(buf, s) quote_as((buf), sizeof(buf), (s), 1)
+#define QUOTE(buf, s) pl_rules_quote((buf), sizeof(buf), (s), 1)
 
 /* How a detail names the provider: "Cloud API" for cloud-api, else its kind. */
 static const char *provider_name(const struct pl_limits *lim)
@@ -1392,7 +1392,7 @@ static const char *template_prefix(char *out, size_t outsz, const char *name, co
     if (language == NULL || language[0] == '\0')
         snprintf(out, outsz, "template %s", qn);
     else
-        snprintf(out, outsz, "template %s (%s)", qn, quote_as(ql, sizeof ql, language, 0));
+        snprintf(out, outsz, "template %s (%s)", qn, pl_rules_quote(ql, sizeof ql, language, 0));
     return out;
 }
 
@@ -1439,7 +1439,7 @@ int pl_rules_check_template_status(const char *status, const char *name, const c
         return fail(v, PL_TEMPLATE_NOT_APPROVED,
                     "%s has no status; only APPROVED templates can be sent", pre);
     return fail(v, PL_TEMPLATE_NOT_APPROVED, "%s is %s; only APPROVED templates can be sent", pre,
-                quote_as(q, sizeof q, status, 0));
+                pl_rules_quote(q, sizeof q, status, 0));
 }
 
 /* ---- template parameters ---- */

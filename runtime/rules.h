@@ -162,6 +162,11 @@ struct pl_verdict {
 int pl_rules_check_message(const struct pl_limits *lim, const struct pl_message *m,
                            struct pl_verdict *v);
 
+/* Write s into out (outsz bytes) for an error detail: in double quotes when `quoted`, cut at 40
+ * code points with "…", with quotes, backslashes, controls, invisible spaces and invalid bytes
+ * escaped, so that the detail stays one line of valid UTF-8. Returns out. */
+const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted);
+
 /* Normalise a phone number written for humans ("+7 (812) 438-16-78") to "+78124381678".
  * Accepts a leading '+' and digits separated by spaces, dashes, dots and parentheses.
  * Returns 0 and writes into out (size outsz), or -1 when it is not an international number

@@ -18,9 +18,7 @@
 
 #define REGISTRY_MAX_BYTES (256L * 1024 * 1024) /* 6,000 templates take a few MiB */
 #define ARENA_BLOCK        (64 * 1024)
-#define QUOTE_MAX_CP       40 /* how much of a value a detail quotes: presentation only */
 #define QUOTE_BUF          256
-#define ELLIPSIS           "\xE2\x80\xA6"
 #define PREFIX_BUF         (2 * QUOTE_BUF + 16)
 #define LANGS_BUF          200
 
@@ -141,60 +139,8 @@ static int fail(struct pl_verdict *v, enum pl_code code, const char *fmt, ...)
     return -1;
 }
 
-/* Write s for a detail: in double quotes when `quoted`, at most QUOTE_MAX_CP code points then
- * "…", with quotes, backslashes, control characters and invalid bytes escaped so the detail stays
- * one line of valid UTF-8. Returns out (at least QUOTE_BUF bytes). */
-static const char *quote_as(char *out, size_t outsz, const char *s, int quoted)
-{
-    size_t len, i = 0, o = 0, n, m;
-    int count = 0;
-    uint32_t cp;
-    char piece[16];
-
-    if (s == NULL) {
-        snprintf(out, outsz, "(none)");
-        return out;
-    }
-    len = strlen(s);
-    if (quoted)
-        out[o++] = '"';
-    while (i < len) {
-        n = pl_utf8_decode(s + i, len - i, &cp);
-        if (n == 0) {
-            snprintf(piece, sizeof piece, "\\x%02X", (unsigned)(unsigned char)s[i]);
-            n = 1;
-        } else if (cp == '"' || cp == '\\') {
-            snprintf(piece, sizeof piece, "\\%c", (char)cp);
-        } else if (cp == '\n') {
-            snprintf(piece, sizeof piece, "\\n");
-        } else if (cp == '\t') {
-            snprintf(piece, sizeof piece, "\\t");
-        } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || cp == 0x2028 ||
-                   cp == 0x2029) {
-            snprintf(piece, sizeof piece, "\\u%04X", (unsigned)cp);
-        } else {
-            memcpy(piece, s + i, n);
-            piece[n] = '\0';
-        }
-        m = strlen(piece);
-        if (count == QUOTE_MAX_CP || o + m + sizeof ELLIPSIS + 2 > outsz) {
-            memcpy(out + o, ELLIPSIS, sizeof ELLIPSIS - 1);
-            o += sizeof ELLIPSIS - 1;
-            break;
-        }
-        memcpy(out + o, piece, m);
-        o += m;
-        i += n;
-        count++;
-    }
-    if (quoted)
-        out[o++] = '"';
-    out[o] = '\0';
-    return out;
-}
-
-#define QUOTE(buf, s) quote_as((buf), sizeof(buf), (s), 1)
-#define PLAIN(buf, s) quote_as((buf), sizeof(buf), (s), 0)
+#define QUOTE(buf, s) pl_rules_quote((buf), sizeof(buf), (s), 1)
+#define PLAIN(buf, s) pl_rules_quote((buf), sizeof(buf), (s), 0)
 
 /* `template "name" (language)`, escaped. */
 static const char *prefix_of(char *out, size_t outsz, const char *name, const char *language)
