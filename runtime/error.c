@@ -22,30 +22,6 @@ int pl_error_set(struct pl_error *err, const char *code, const char *fmt, ...)
     return -1;
 }
 
-int pl_error_prefix(struct pl_error *err, const char *fmt, ...)
-{
-    char prefix[512];
-    size_t plen, olen;
-    va_list ap;
-
-    if (err == NULL)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    plen = strlen(prefix);
-    olen = strlen(err->msg);
-    /* "prefix: old", cut to fit */
-    if (plen + 2 + olen >= sizeof err->msg)
-        olen = sizeof err->msg - plen - 3;
-    memmove(err->msg + plen + 2, err->msg, olen);
-    err->msg[plen + 2 + olen] = '\0';
-    memcpy(err->msg, prefix, plen);
-    err->msg[plen] = ':';
-    err->msg[plen + 1] = ' ';
-    return -1;
-}
-
 void pl_error_clear(struct pl_error *err)
 {
     if (err != NULL)

@@ -20,10 +20,6 @@ int pl_error_set(struct pl_error *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int pl_error_vset(struct pl_error *err, const char *code, const char *fmt, va_list ap);
 
-/* Prepend "prefix: " to err->msg (e.g. a file name). Returns -1. */
-int pl_error_prefix(struct pl_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* Reset to the empty error. */
 void pl_error_clear(struct pl_error *err);
 

@@ -208,7 +208,7 @@ static enum MHD_Result webhook_post(struct pl_http *h, struct MHD_Connection *c,
     }
     /* the 200 waits for the commit, not this thread: suspend until the ingest resumes us */
     suspend(h, c, req);
-    if (pl_ingest_submit_async(h->opts.ingest, batch.events, batch.n, webhook_stored, req) != 0) {
+    if (pl_ingest_submit(h->opts.ingest, batch.events, batch.n, webhook_stored, req) != 0) {
         pl_event_batch_free(&batch);
         webhook_stored(req, -1, 0);
         return MHD_YES;

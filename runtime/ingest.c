@@ -18,10 +18,8 @@ struct batch {
     struct pl_event *evs;
     size_t n;
     size_t duplicates;
-    int done, rc;
-    pthread_cond_t done_cv; /* its own: a commit wakes only the webhooks it stored */
-    /* asynchronous submitters: called from the ingest thread after the commit; the batch and
-     * its events array are then freed by the ingest */
+    /* called from the ingest thread after the commit; the batch and its events array are
+     * then freed here */
     pl_ingest_done_fn cb;
     void *cb_ud;
 };
@@ -157,21 +155,13 @@ static void *ingest_main(void *arg)
         }
         free(rowids);
         for (struct batch *b = list, *next; b != NULL; b = next) {
-            next = b->next; /* a waiting submitter's b is gone once it wakes */
-            if (b->cb != NULL) {
-                if (rc != 0)
-                    for (size_t k = 0; k < b->n; k++)
-                        pl_event_clear(&b->evs[k]);
-                b->cb(b->cb_ud, rc, b->duplicates);
-                free(b->evs);
-                free(b);
-                continue;
-            }
-            pthread_mutex_lock(&g->lock);
-            b->rc = rc;
-            b->done = 1;
-            pthread_cond_signal(&b->done_cv);
-            pthread_mutex_unlock(&g->lock);
+            next = b->next;
+            if (rc != 0)
+                for (size_t k = 0; k < b->n; k++)
+                    pl_event_clear(&b->evs[k]);
+            b->cb(b->cb_ud, rc, b->duplicates);
+            free(b->evs);
+            free(b);
         }
     }
     return NULL;
@@ -224,36 +214,8 @@ fail:
     return NULL;
 }
 
-int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t *duplicates)
-{
-    struct batch b = {.evs = evs, .n = n};
-
-    *duplicates = 0;
-    if (n == 0)
-        return 0;
-    pthread_cond_init(&b.done_cv, NULL);
-    pthread_mutex_lock(&g->lock);
-    if (g->stopping) {
-        pthread_mutex_unlock(&g->lock);
-        pthread_cond_destroy(&b.done_cv);
-        return -1;
-    }
-    if (g->tail != NULL)
-        g->tail->next = &b;
-    else
-        g->head = &b;
-    g->tail = &b;
-    pthread_cond_signal(&g->work);
-    while (!b.done)
-        pthread_cond_wait(&b.done_cv, &g->lock);
-    pthread_mutex_unlock(&g->lock);
-    pthread_cond_destroy(&b.done_cv);
-    *duplicates = b.duplicates;
-    return b.rc;
-}
-
-int pl_ingest_submit_async(struct pl_ingest *g, struct pl_event *evs, size_t n,
-                           pl_ingest_done_fn done, void *ud)
+int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, pl_ingest_done_fn done,
+                     void *ud)
 {
     struct batch *b = calloc(1, sizeof *b);
 

@@ -18,20 +18,16 @@ struct pl_ingest;
 struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_engine *engine,
                                   struct pl_error *err);
 
-/* Store evs durably, then hand the new ones to the engine; blocks until committed. Moves the
- * events (each is cleared). Returns 0 (with *duplicates set to how many were already stored), or
- * -1 when they could not be stored (the caller answers 503, so the provider retries). */
-int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, size_t *duplicates);
-
 /* Called from the ingest thread once a batch is stored (rc 0, with how many of its events were
  * already stored before) or could not be (rc -1). */
 typedef void (*pl_ingest_done_fn)(void *ud, int rc, size_t duplicates);
 
-/* The same without waiting: evs (a malloc'd array of n events, n > 0) is taken over at once,
- * done(ud, …) runs on the ingest thread after the commit. Returns 0, or -1 when stopping
+/* Store evs durably, then hand the new ones to the engine, without waiting: evs (a malloc'd
+ * array of n events, n > 0) is taken over at once, done(ud, …) runs on the ingest thread after
+ * the commit, before which the webhook must not be acknowledged. Returns 0, or -1 when stopping
  * (nothing was taken). */
-int pl_ingest_submit_async(struct pl_ingest *g, struct pl_event *evs, size_t n,
-                           pl_ingest_done_fn done, void *ud);
+int pl_ingest_submit(struct pl_ingest *g, struct pl_event *evs, size_t n, pl_ingest_done_fn done,
+                     void *ud);
 
 /* Stop the thread (after the batches already submitted) and close. */
 void pl_ingest_stop(struct pl_ingest *g);

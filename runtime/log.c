@@ -31,11 +31,6 @@ int pl_log_parse_level(const char *name)
     return -1;
 }
 
-int pl_log_enabled(enum pl_log_level level)
-{
-    return level >= min_level;
-}
-
 void pl_log_add_secret(const char *value)
 {
     /* Short values would redact ordinary words; a real secret is never this short. */

@@ -8,7 +8,6 @@ enum pl_log_level { PL_LOG_DEBUG, PL_LOG_INFO, PL_LOG_WARN, PL_LOG_ERROR };
 /* Set the lowest level written; parse "debug" / "info" / "warn" / "error" (-1 if unknown). */
 void pl_log_set_level(enum pl_log_level level);
 int pl_log_parse_level(const char *name);
-int pl_log_enabled(enum pl_log_level level);
 
 /* Register a value that must never be printed (app secret, tokens). Copies it; up to 8. */
 void pl_log_add_secret(const char *value);

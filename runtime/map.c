@@ -128,11 +128,6 @@ void *pl_map_del(struct pl_map *m, const char *key)
     return v;
 }
 
-size_t pl_map_size(const struct pl_map *m)
-{
-    return m->size;
-}
-
 void pl_map_each(const struct pl_map *m, void (*fn)(void *ud, const char *key, void *value),
                  void *ud)
 {

@@ -23,8 +23,6 @@ int pl_map_set(struct pl_map *m, const char *key, void *value, void **old);
 /* Remove key; returns its value or NULL. */
 void *pl_map_del(struct pl_map *m, const char *key);
 
-size_t pl_map_size(const struct pl_map *m);
-
 /* Call fn for every entry (the map must not change meanwhile). */
 void pl_map_each(const struct pl_map *m, void (*fn)(void *ud, const char *key, void *value),
                  void *ud);

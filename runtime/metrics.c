@@ -117,21 +117,6 @@ void pl_metrics_set(const char *name, const char *labels, double v)
     update(name, labels, v, 1);
 }
 
-double pl_metrics_get(const char *name, const char *labels)
-{
-    int def = find_def(name);
-    double v = 0;
-
-    if (def < 0)
-        return 0;
-    pthread_mutex_lock(&lock);
-    for (struct series *s = buckets[hash((size_t)def, labels)]; s != NULL; s = s->next)
-        if (s->def == (size_t)def && strcmp(s->labels, labels) == 0)
-            v = s->value;
-    pthread_mutex_unlock(&lock);
-    return v;
-}
-
 void pl_metrics_drop(const char *name, const char *match)
 {
     int def = find_def(name);

@@ -16,9 +16,6 @@ void pl_metrics_set(const char *name, const char *labels, double v);
 /* Remove every series of `name` whose labels contain `match` (e.g. a channel being removed). */
 void pl_metrics_drop(const char *name, const char *match);
 
-/* Current value of name{labels}; 0 when absent (tests and `parley` reports). */
-double pl_metrics_get(const char *name, const char *labels);
-
 /* Render everything into a malloc'd NUL-terminated string (caller frees); NULL on OOM. */
 char *pl_metrics_render(size_t *len);
 

@@ -165,8 +165,6 @@ enum stmt_id {
     ST_TRIGGER_GET,
     ST_TRIGGER_PUT,
     ST_BIZ_PUT,
-    ST_BIZ_RECENT,
-    ST_BIZ_PRUNE,
     ST_SET_PUT,
     ST_SET_GET,
     ST_SET_PREFIX,
@@ -256,8 +254,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel, id) DO NOTHING",
     [ST_BIZ_PUT] = "INSERT INTO business_sends (channel, contact, at) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (channel, contact) DO UPDATE SET at = max(at, excluded.at)",
-    [ST_BIZ_RECENT] = "SELECT contact, at FROM business_sends WHERE channel = ?1 AND at > ?2",
-    [ST_BIZ_PRUNE] = "DELETE FROM business_sends WHERE at <= ?1",
     [ST_SET_PUT] = "INSERT INTO settings (key, value, at) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, at = excluded.at",
     [ST_SET_GET] = "SELECT value, at FROM settings WHERE key = ?1",
@@ -1166,36 +1162,6 @@ int pl_store_business_add(struct pl_store *s, const char *channel, const char *c
     bind_text(st, 2, contact);
     sqlite3_bind_int64(st, 3, at);
     return exec_stmt(s, st, err, "business_add");
-}
-
-int pl_store_business_recent(struct pl_store *s, const char *channel, long long since,
-                             int (*fn)(void *ud, const char *contact, long long at), void *ud,
-                             struct pl_error *err)
-{
-    sqlite3_stmt *st = stmt(s, ST_BIZ_RECENT);
-    int step, stopped = 0;
-
-    bind_text(st, 1, channel);
-    sqlite3_bind_int64(st, 2, since);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if (fn(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1)) != 0) {
-            stopped = 1;
-            break;
-        }
-    done(st);
-    if (stopped)
-        return -1;
-    if (step != SQLITE_DONE)
-        return db_error(s, err, "business_recent");
-    return 0;
-}
-
-int pl_store_business_prune(struct pl_store *s, long long before, struct pl_error *err)
-{
-    sqlite3_stmt *st = stmt(s, ST_BIZ_PRUNE);
-
-    sqlite3_bind_int64(st, 1, before);
-    return exec_stmt(s, st, err, "business_prune");
 }
 
 /* ---- settings ----------------------------------------------------------------------------- */

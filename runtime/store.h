@@ -193,11 +193,6 @@ int pl_store_trigger_put(struct pl_store *s, const char *channel, const char *id
 int pl_store_business_add(struct pl_store *s, const char *channel, const char *contact,
                           long long at, struct pl_error *err);
 
-/* Call fn for every contact of channel with a business-initiated message after `since`. */
-int pl_store_business_recent(struct pl_store *s, const char *channel, long long since,
-                             int (*fn)(void *ud, const char *contact, long long at), void *ud,
-                             struct pl_error *err);
-
 /* How many contacts of channel had a business-initiated message after `since`. */
 int pl_store_business_count(struct pl_store *s, const char *channel, long long since,
                             long long *count, struct pl_error *err);
@@ -205,9 +200,6 @@ int pl_store_business_count(struct pl_store *s, const char *channel, long long s
 /* The time of the last business-initiated message to (channel, contact) into *at; 0 if none. */
 int pl_store_business_at(struct pl_store *s, const char *channel, const char *contact,
                          long long *at, struct pl_error *err);
-
-/* Forget recipients whose last business-initiated message is at or before `before`. */
-int pl_store_business_prune(struct pl_store *s, long long before, struct pl_error *err);
 
 /* ---- settings: small durable values (template statuses, messaging-limit tiers) ---- */
 
