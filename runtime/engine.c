@@ -590,21 +590,6 @@ static void set_answer(struct queued *q, int status, char *body)
     q->answer = body;
 }
 
-/* Meta's messaging-limit tiers (phone_number_quality_update current_limit). */
-static long tier_limit(const char *tier)
-{
-    static const struct {
-        const char *name;
-        long limit;
-    } tiers[] = {{"TIER_50", 50},       {"TIER_250", 250},   {"TIER_1K", 1000},
-                 {"TIER_2K", 2000},     {"TIER_10K", 10000}, {"TIER_100K", 100000},
-                 {"TIER_UNLIMITED", -1}};
-    for (size_t i = 0; tier != NULL && i < sizeof tiers / sizeof tiers[0]; i++)
-        if (strcmp(tier, tiers[i].name) == 0)
-            return tiers[i].limit;
-    return -2; /* unknown: no change */
-}
-
 /* Whether an account-level notice for waba_id concerns this channel: its waba_id matches, or
  * it has none (one account). */
 static int concerns(const struct channel *ch, const char *waba_id)
@@ -642,7 +627,7 @@ static void account_notice(struct pl_engine *e, struct turn *t, const struct pl_
     }
     if (ev->kind == PL_EVENT_QUALITY) {
         const char *tier = json_string_value(json_object_get(ev->data, "current_limit"));
-        long limit = tier_limit(tier);
+        long limit = pl_rules_tier_limit(tier);
         if (limit == -2) {
             pl_log(PL_LOG_INFO,
                    PL_FIELDS("event", "quality", "waba", ev->waba_id, "status", ev->status),
@@ -1655,6 +1640,11 @@ static void drain(struct pl_engine *e)
             pl_outbound_start(e->out);
         e->done += ran;
     }
+}
+
+void pl_engine_reload_changed(struct pl_engine *e)
+{
+    reload_changed(e);
 }
 
 int pl_engine_run(struct pl_engine *e, struct pl_event *ev, char **body)

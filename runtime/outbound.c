@@ -404,16 +404,6 @@ static void unlink_msg(struct pl_outbound *o, struct msg *m)
     o->pending--;
 }
 
-/* Meta's error codes worth retrying (WHATSAPP.md "Provider errors"); everything else is final. */
-static int retryable_code(long code)
-{
-    static const long codes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004};
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (codes[i] == code)
-            return 1;
-    return 0;
-}
-
 static long long backoff_ms(struct pl_outbound *o, struct msg *m, long code)
 {
     long long ms;
@@ -482,7 +472,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
         title = "unexpected HTTP status";
     }
     int retry = transport_error != NULL || http >= 500 || http == 429 ||
-                (code >= 0 && retryable_code(code));
+                (code >= 0 && pl_rules_retryable(code));
     if (e != NULL || http > 0) {
         char c[32];
         snprintf(c, sizeof c, "%ld", code >= 0 ? code : http);

@@ -1646,3 +1646,28 @@ int pl_rules_check_business(long long last_inbound, int opted_in, long daily_lim
     v->detail[0] = '\0';
     return 0;
 }
+
+/* ---- messaging-limit tiers and provider errors ---- */
+
+long pl_rules_tier_limit(const char *tier)
+{
+    static const struct {
+        const char *name;
+        long limit;
+    } tiers[] = {{"TIER_50", 50},       {"TIER_250", 250},   {"TIER_1K", 1000},
+                 {"TIER_2K", 2000},     {"TIER_10K", 10000}, {"TIER_100K", 100000},
+                 {"TIER_UNLIMITED", -1}};
+    for (size_t i = 0; tier != NULL && i < sizeof tiers / sizeof tiers[0]; i++)
+        if (strcmp(tier, tiers[i].name) == 0)
+            return tiers[i].limit;
+    return -2;
+}
+
+int pl_rules_retryable(long code)
+{
+    static const long codes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (codes[i] == code)
+            return 1;
+    return 0;
+}

@@ -194,6 +194,18 @@ int pl_rules_check_window(const struct pl_limits *lim, long long now, long long 
 int pl_rules_check_business(long long last_inbound, int opted_in, long daily_limit, long recent,
                             int already, const char *contact, struct pl_verdict *v);
 
+/* The daily limit of a Meta messaging-limit tier, as phone_number_quality_update's
+ * current_limit names it: "TIER_250" -> 250, "TIER_UNLIMITED" -> -1 (no limit); -2 for a tier
+ * Parley does not know (the limit then stays as it is). */
+long pl_rules_tier_limit(const char *tier);
+
+/* ---- provider errors ---- */
+
+/* 1 when a provider error code is transient and the send is worth retrying (WHATSAPP.md
+ * "Provider errors": 1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004), else 0:
+ * the window, undeliverable, template, bad-request and auth errors are final. */
+int pl_rules_retryable(long code);
+
 /* ---- templates (definitions and send-time parameters) ---- */
 
 enum pl_tpl_button_type {

@@ -1623,6 +1623,50 @@ static void test_business(void)
     }
 }
 
+/* ---- tiers and provider errors ---- */
+
+static const struct {
+    const char *tier;
+    long limit;
+} tier_cases[] = {
+    {"TIER_50", 50},
+    {"TIER_250", 250},
+    {"TIER_1K", 1000},
+    {"TIER_2K", 2000},
+    {"TIER_10K", 10000},
+    {"TIER_100K", 100000},
+    {"TIER_UNLIMITED", -1},
+    {"TIER_NOT_SET", -2},
+    {"tier_250", -2},
+    {"", -2},
+    {NULL, -2},
+};
+
+static const struct {
+    long code;
+    int retry;
+} retry_cases[] = {
+    {1, 1},      {2, 1},      {4, 1},      {80007, 1},  {130429, 1}, {131000, 1}, {131016, 1},
+    {131056, 1}, {131057, 1}, {133004, 1}, {0, 0},      {100, 0},    {190, 0},    {131008, 0},
+    {131009, 0}, {131026, 0}, {131047, 0}, {131050, 0}, {132000, 0}, {132001, 0}, {132012, 0},
+    {132015, 0}, {132016, 0}, {132018, 0}, {-1, 0},
+};
+
+static void test_tiers_and_retries(void)
+{
+    char name[64];
+    for (size_t i = 0; i < sizeof tier_cases / sizeof tier_cases[0]; i++) {
+        snprintf(name, sizeof name, "tier %s", tier_cases[i].tier ? tier_cases[i].tier : "NULL");
+        UNIT_CASE(name);
+        CHECK_INT(pl_rules_tier_limit(tier_cases[i].tier), tier_cases[i].limit);
+    }
+    for (size_t i = 0; i < sizeof retry_cases / sizeof retry_cases[0]; i++) {
+        snprintf(name, sizeof name, "provider error %ld", retry_cases[i].code);
+        UNIT_CASE(name);
+        CHECK_INT(pl_rules_retryable(retry_cases[i].code), retry_cases[i].retry);
+    }
+}
+
 int main(void)
 {
     build_strings();
@@ -1642,5 +1686,6 @@ int main(void)
                sizeof count_cases / sizeof count_cases[0] +
                sizeof code_cases / sizeof code_cases[0]);
     test_business();
+    test_tiers_and_retries();
     return unit_report("rules");
 }
