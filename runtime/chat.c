@@ -78,7 +78,8 @@ static void show_reloads(struct chat *c)
 static void run(struct chat *c, struct pl_event *ev)
 {
     char *body = NULL;
-    show_reloads(c); /* the engine reloads edited scripts before it runs the event */
+    pl_engine_reload_changed(c->engine); /* an edit is picked up, and told, before the answer */
+    show_reloads(c);
     int status = pl_engine_run(c->engine, ev, &body);
     if (status != 200) {
         json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
@@ -216,6 +217,7 @@ static int command(struct chat *c, char *line)
                 return 0;
             }
         }
+        pl_engine_reload_changed(c->engine);
         show_reloads(c);
         int status = pl_engine_trigger(c->engine, c->cust.channel->id, c->cust.contact, name, data,
                                        NULL, &body);
