@@ -153,6 +153,17 @@ static int parse_args(int argc, char **argv, struct args *a, const char *allowed
     return 0;
 }
 
+/* Load a->config into cfg. On failure print why, free a's arguments and return -1. */
+static int load_config(struct args *a, struct pl_config *cfg)
+{
+    struct pl_error err;
+    if (pl_config_load(a->config, cfg, &err) == 0)
+        return 0;
+    fprintf(stderr, "parley: %s\n", err.msg);
+    free(a->rest);
+    return -1;
+}
+
 /* The stdlib folder: $PARLEY_STDLIB, else <binary>/../stdlib, else ./stdlib. Static buffer. */
 static const char *stdlib_dir(void)
 {
@@ -228,11 +239,8 @@ static int cmd_serve(int argc, char **argv)
         free(a.rest);
         return rc;
     }
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     pl_log_set_level((enum pl_log_level)pl_log_parse_level(cfg.log_level));
     register_secrets(&cfg);
 
@@ -430,11 +438,8 @@ static int cmd_post(int argc, char **argv)
         free(a.rest);
         return bad_usage("post needs exactly one of TEXT, --press ID or --list ID%s", "");
     }
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     ch = a.channel != NULL ? pl_config_channel(&cfg, a.channel) : &cfg.channels[0];
     if (ch == NULL) {
         fprintf(stderr, "parley: no channel '%s' in %s\n", a.channel, a.config);
@@ -469,7 +474,6 @@ static int cmd_chat(int argc, char **argv)
 {
     struct args a;
     struct pl_config cfg;
-    struct pl_error err;
     int rc;
 
     if ((rc = parse_args(argc, argv, &a, " c channel from name ")) != 0) {
@@ -482,11 +486,8 @@ static int cmd_chat(int argc, char **argv)
         return rc;
     }
     pl_config_env_optional(1); /* the sandbox needs no secret */
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     rc = pl_chat_run(&cfg, a.channel, a.from, a.name, stdlib_dir());
     pl_config_free(&cfg);
     free(a.rest);
@@ -547,11 +548,8 @@ static int cmd_broadcast_status(int argc, char **argv)
                          unsent ? " (--unsent needs it)" : "");
     }
     pl_config_env_optional(1); /* reading the state file needs no secret */
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     struct pl_status_opts so = {
         .cfg = &cfg,
         .job = a.nrest > 0 ? a.rest[0] : NULL,
@@ -623,11 +621,8 @@ static int cmd_broadcast(int argc, char **argv)
             return rc;
         }
     }
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     register_secrets(&cfg);
     int tty = isatty(STDERR_FILENO);
     /* a bar owns the terminal line: the report and the state file hold every failure, so the
@@ -686,11 +681,8 @@ static int cmd_templates(int argc, char **argv)
         free(a.rest);
         return bad_usage("templates sync needs --channel ID and takes no arguments%s", "");
     }
-    if (pl_config_load(a.config, &cfg, &err) != 0) {
-        fprintf(stderr, "parley: %s\n", err.msg);
-        free(a.rest);
+    if (load_config(&a, &cfg) != 0)
         return EXIT_PROBLEM;
-    }
     register_secrets(&cfg);
     ch = pl_config_channel(&cfg, a.channel);
     if (ch == NULL) {

@@ -312,3 +312,24 @@ class Parley:
                 return
             time.sleep(0.02)
         raise AssertionError("log never matched %r:\n%s" % (pattern, self.log()[-3000:]))
+
+
+def with_parley(binary, scripts, fn, setup=None, **kw):
+    """Start parley (with a local FakeProvider) on scripts, run fn(p, provider), and require a
+    clean stop: exit status 0 and no sanitizer report. setup(p) may write files before start."""
+    provider = FakeProvider()
+    p = Parley(binary, scripts, provider=provider, **kw)
+    try:
+        if setup is not None:
+            setup(p)
+        p.start()
+        fn(p, provider)
+        rc = p.stop()
+        assert rc == 0, "parley exited %d" % rc
+    finally:
+        try:
+            p.stop()
+        except AssertionError:
+            pass
+        p.cleanup()
+        provider.close()

@@ -175,22 +175,9 @@ def test_version_exits_0(binary):
 # ---- the sandbox, from inside a running scenario ----
 
 def serve(binary, scripts, fn, channel=None, stdlib=None):
-    provider = harness.FakeProvider()
     channels = {"test": dict({"phone_number_id": harness.PHONE_NUMBER_ID, "script": "scripts/main.lua",
                               "language": "ru"}, **(channel or {}))}
-    p = harness.Parley(binary, scripts, provider=provider, channels=channels, stdlib=stdlib)
-    try:
-        p.start()
-        fn(p, provider)
-        rc = p.stop()
-        assert rc == 0, "parley exited %d" % rc
-    finally:
-        try:
-            p.stop()
-        except AssertionError:
-            pass
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, scripts, fn, channels=channels, stdlib=stdlib)
 
 
 def say(p, provider, texts):

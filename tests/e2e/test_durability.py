@@ -25,9 +25,7 @@ def start(binary, provider, script=COUNTER):
 
 
 def test_duplicate_webhook_gets_one_reply(binary):
-    provider = harness.FakeProvider()
-    p = start(binary, provider)
-    try:
+    def go(p, provider):
         payload = harness.text_webhook("hello", msg_id="wamid.DUPLICATE1")
         for _ in range(3):
             assert p.post_webhook(payload) == 200
@@ -41,16 +39,11 @@ def test_duplicate_webhook_gets_one_reply(binary):
         assert p.post_webhook(harness.status_webhook("wamid.X", "read")) == 200
         p.wait_idle(3)
         assert p.stop() == 0
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, {"main.lua": COUNTER}, go)
 
 
 def test_session_and_window_survive_a_restart(binary):
-    provider = harness.FakeProvider()
-    p = start(binary, provider)
-    try:
+    def go(p, provider):
         assert p.post_webhook(harness.text_webhook("one")) == 200
         p.wait_idle(1)
         assert p.stop() == 0
@@ -62,16 +55,11 @@ def test_session_and_window_survive_a_restart(binary):
         assert status == 200, body  # no on_trigger: nothing sent, but not window-refused
         assert [s["text"]["body"] for s in provider.wait_sends(2)] == ["one #1", "two #2"]
         assert p.stop() == 0
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, {"main.lua": COUNTER}, go)
 
 
 def test_state_file_schema_is_versioned(binary):
-    provider = harness.FakeProvider()
-    p = start(binary, provider)
-    try:
+    def go(p, provider):
         assert p.post_webhook(harness.text_webhook("one")) == 200
         p.wait_idle(1)
         assert p.stop() == 0
@@ -82,10 +70,7 @@ def test_state_file_schema_is_versioned(binary):
         assert rows == [(1, "wamid.FAKE000001")], rows  # sent, with the provider's id
         assert db.execute("select state from inbox").fetchall() == [(1,)]
         db.close()
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, {"main.lua": COUNTER}, go)
 
 
 def test_failed_handler_marks_the_event_failed_and_keeps_the_session(binary):
@@ -96,9 +81,7 @@ return { on_message = function(chat, msg)
   chat:send("seen " .. chat.session.seen)
 end }
 """
-    provider = harness.FakeProvider()
-    p = start(binary, provider, script)
-    try:
+    def go(p, provider):
         for text in ("ok", "bad", "ok"):
             assert p.post_webhook(harness.text_webhook(text)) == 200
         p.wait_idle(3)
@@ -108,10 +91,7 @@ end }
         states = db.execute("select state, error_code from inbox order by id").fetchall()
         db.close()
         assert states == [(1, None), (2, "too_many_quick_replies"), (1, None)], states
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, {"main.lua": script}, go)
 
 
 def test_kill_9_under_load_loses_no_acknowledged_event(binary):

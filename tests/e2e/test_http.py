@@ -17,20 +17,7 @@ return {
 
 
 def with_parley(binary, fn, script=ECHO, **kw):
-    provider = harness.FakeProvider()
-    p = harness.Parley(binary, {"main.lua": script}, provider=provider, **kw)
-    try:
-        p.start()
-        fn(p, provider)
-        rc = p.stop()
-        assert rc == 0, "parley exited %d" % rc
-    finally:
-        try:
-            p.stop()
-        except AssertionError:
-            pass
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, {"main.lua": script}, fn, **kw)
 
 
 def test_verification_handshake(binary):

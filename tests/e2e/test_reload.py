@@ -40,15 +40,7 @@ def write(p, name, text, by_rename=False):
 
 
 def run(binary, fn, scripts=None, **kw):
-    provider = harness.FakeProvider()
-    p = harness.Parley(binary, scripts or {"main.lua": V1}, provider=provider, **kw).start()
-    try:
-        fn(p, provider)
-        assert p.stop() == 0
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+    harness.with_parley(binary, scripts or {"main.lua": V1}, fn, **kw)
 
 
 def test_an_edit_is_used_by_the_next_message(binary):

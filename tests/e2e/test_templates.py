@@ -46,27 +46,15 @@ return {
 """
 
 
-def start(binary, provider, extra_channel=None, daily_limit=250):
-    p = harness.Parley(binary, {"main.lua": SCRIPT}, provider=provider, channels={
+def run(binary, fn, daily_limit=250):
+    def write_registry(p):
+        with open(os.path.join(p.dir, "templates.json"), "w") as f:
+            json.dump(REGISTRY, f, ensure_ascii=False)
+
+    harness.with_parley(binary, {"main.lua": SCRIPT}, fn, setup=write_registry, channels={
         "shop": {"phone_number_id": harness.PHONE_NUMBER_ID, "script": "scripts/main.lua",
                  "templates": "templates.json", "language": "ru", "daily_limit": daily_limit,
-                 "waba_id": "102290129340398"},
-    })
-    with open(os.path.join(p.dir, "templates.json"), "w") as f:
-        json.dump(REGISTRY, f, ensure_ascii=False)
-    return p.start()
-
-
-def run(binary, fn, **kw):
-    provider = harness.FakeProvider()
-    p = start(binary, provider, **kw)
-    try:
-        fn(p, provider)
-        assert p.stop() == 0
-    finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+                 "waba_id": "102290129340398"}})
 
 
 def template_status(name, lang, event, ts=None):
