@@ -1378,6 +1378,8 @@ static void *engine_main(void *arg)
     struct timespec stop_at = {0};
     struct queued *again = NULL;
 
+    pthread_setname_np(pthread_self(), "pl-engine");
+
     long long trimmed = now_ms();
     for (;;) {
         apply_config(e);

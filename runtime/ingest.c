@@ -87,6 +87,8 @@ static void *checkpoint_main(void *arg)
     struct pl_ingest *g = arg;
     struct pl_error err;
 
+    pthread_setname_np(pthread_self(), "pl-checkpoint");
+
     for (;;) {
         struct timespec ts;
         int stop;
@@ -112,6 +114,8 @@ static void *checkpoint_main(void *arg)
 static void *ingest_main(void *arg)
 {
     struct pl_ingest *g = arg;
+
+    pthread_setname_np(pthread_self(), "pl-ingest");
 
     for (;;) {
         struct batch *list;

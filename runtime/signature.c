@@ -5,7 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +18,59 @@
 
 static const char hex_digits[] = "0123456789abcdef";
 
-/* HMAC-SHA256 of data[0..len) under secret into out. Returns 0, -1 when OpenSSL fails. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once: OpenSSL's one-call HMAC() looks the algorithm up again on every call, which
+ * costs more than hashing a webhook. */
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static int digest(EVP_MD_CTX *c, const unsigned char *a, size_t alen, const void *b, size_t blen,
+                  unsigned char out[DIGEST_LEN])
+{
+    return EVP_DigestInit_ex(c, sha256_md, NULL) == 1 && EVP_DigestUpdate(c, a, alen) == 1 &&
+                   (blen == 0 || EVP_DigestUpdate(c, b, blen) == 1) &&
+                   EVP_DigestFinal_ex(c, out, NULL) == 1
+               ? 0
+               : -1;
+}
+
+/* HMAC-SHA256 (RFC 2104) of data[0..len) under secret into out. Returns 0, -1 when OpenSSL
+ * fails. */
 static int hmac_sha256(const char *secret, const char *data, size_t len,
                        unsigned char out[DIGEST_LEN])
 {
-    unsigned int out_len = 0;
-    static const unsigned char empty[1];
-    const unsigned char *d = len > 0 ? (const unsigned char *)data : empty;
+    enum { BLOCK = 64 };
+    unsigned char key[BLOCK] = {0}, pad[BLOCK], inner[DIGEST_LEN];
+    size_t klen = strlen(secret);
+    EVP_MD_CTX *c;
+    int rc = -1;
 
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), d, len, out, &out_len) == NULL ||
-        out_len != DIGEST_LEN)
+    pthread_once(&sha256_once, fetch_sha256);
+    if (sha256_md == NULL || (c = EVP_MD_CTX_new()) == NULL)
         return -1;
-    return 0;
+    if (klen > BLOCK) { /* a long key is replaced by its digest */
+        if (digest(c, (const unsigned char *)secret, klen, NULL, 0, key) != 0)
+            goto done;
+    } else {
+        memcpy(key, secret, klen);
+    }
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = key[i] ^ 0x36;
+    if (digest(c, pad, BLOCK, data, len, inner) != 0)
+        goto done;
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = key[i] ^ 0x5c;
+    rc = digest(c, pad, BLOCK, inner, DIGEST_LEN, out);
+done:
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    EVP_MD_CTX_free(c);
+    return rc;
 }
 
 static int hex_value(char c)

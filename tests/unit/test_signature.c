@@ -9,6 +9,18 @@
 #define ENVELOPE_SIG "sha256=56a21e195072d3c07ec2bbf608e0dfeaf322e1917ec30f0cb399c2a43588216e"
 #define HEX64        "56a21e195072d3c07ec2bbf608e0dfeaf322e1917ec30f0cb399c2a43588216e"
 
+#define K64 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+#define K131                                                           \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa\xaa" \
+    "\xaa\xaa\xaa"
+
 /* pl_signature_sign against digests computed by openssl(1) / Python's hmac. */
 static const struct sign_case {
     const char *name, *secret, *body, *want;
@@ -22,6 +34,17 @@ static const struct sign_case {
      "{\"text\":\"\\u00e4\\u00f6\\u00e5 \\u043f\\u0440\\u0438\\u0432\\u0435\\u0442 "
      "\\ud83d\\ude00\"}",
      "sha256=6b48182839572f372fb69808126d360fc4573efde4db33a7a358a885f8c110de"},
+    /* RFC 4231 test cases 2 and 6 (a key longer than the block is hashed first), and keys at
+     * and just past SHA-256's 64-byte block */
+    {"RFC 4231 case 2", "Jefe", "what do ya want for nothing?",
+     "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    {"RFC 4231 case 6: 131-byte key", K131,
+     "Test Using Larger Than Block-Size Key - Hash Key First",
+     "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    {"64-byte key", K64, "block",
+     "sha256=1b7ee2f78bbad5f9d29e0b4e5f639ae046d13e1763f1ebc7a439089c128f294a"},
+    {"65-byte key", K64 "k", "block",
+     "sha256=205da1093ea96b1859b451191f3a71c6c93ec675f0872d8018cedab033bc8986"},
 };
 
 /* The header is `header` as given, or (when sign_body is set) pl_signature_sign(sign_secret,
