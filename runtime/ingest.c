@@ -80,8 +80,15 @@ fail_alloc:
     return -1;
 }
 
-/* Copy the write-ahead log into the database twice a second, so that no commit on the webhook
- * path has to (the writers' automatic checkpoints are off). */
+/* Past this many frames (4 KiB pages) the write-ahead log is restarted: about 16 MiB. */
+#define RESTART_FRAMES 4096
+
+/* How often the log is copied: often enough that a restart has little left to copy while the
+ * writers wait. */
+#define CHECKPOINT_EVERY_MS 100
+
+/* Copy the write-ahead log into the database ten times a second, so that no commit on the webhook
+ * path has to (the writers' automatic checkpoints are off), and keep the log short. */
 static void *checkpoint_main(void *arg)
 {
     struct pl_ingest *g = arg;
@@ -93,7 +100,7 @@ static void *checkpoint_main(void *arg)
         struct timespec ts;
         int stop;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 500 * 1000000L;
+        ts.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -103,7 +110,7 @@ static void *checkpoint_main(void *arg)
             pthread_cond_timedwait(&g->work_done, &g->lock, &ts);
         stop = g->stopping;
         pthread_mutex_unlock(&g->lock);
-        if (pl_store_checkpoint(g->checkpoints, &err) != 0)
+        if (pl_store_checkpoint(g->checkpoints, RESTART_FRAMES, NULL, &err) != 0)
             pl_log(PL_LOG_WARN, PL_FIELDS("event", "checkpoint"), "%s", err.msg);
         if (stop)
             break;

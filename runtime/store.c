@@ -552,11 +552,25 @@ void pl_store_close(struct pl_store *s)
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
-int pl_store_checkpoint(struct pl_store *s, struct pl_error *err)
+int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
+                        struct pl_error *err)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return db_error(s, err, "checkpoint");
+    if (log_frames != NULL)
+        *log_frames = log;
+    if (restart_frames > 0 && log > restart_frames) {
+        /* in turn with this process's writers, so they wait on the mutex, not in busy_wait */
+        pthread_mutex_lock(&write_turn);
+        sqlite3_busy_timeout(s->db, 20); /* a reader elsewhere: try again next time */
+        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        sqlite3_busy_handler(s->db, busy_wait, NULL);
+        pthread_mutex_unlock(&write_turn);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            return db_error(s, err, "checkpoint");
+    }
     return 0;
 }
 

@@ -28,10 +28,16 @@ void pl_store_close(struct pl_store *s);
 
 /* Checkpoints: SQLite copies the write-ahead log into the database every 1,000 pages, inside
  * whichever commit crosses the mark. The webhook path turns that off on its writers
- * (pl_store_manual_checkpoints) and checkpoints from a thread of its own (pl_store_checkpoint,
- * passive: it never waits for readers or writers). */
+ * (pl_store_manual_checkpoints) and checkpoints from a thread of its own (pl_store_checkpoint).
+ * A passive checkpoint never waits for readers or writers, but under a steady stream of commits
+ * it never catches up with the log either, and the log only starts over from its beginning once
+ * a checkpoint has copied all of it: so once the log holds more than restart_frames frames, the
+ * checkpoint also waits for this process's writers (its turn on their mutex) and restarts the
+ * log. That wait is the copy of what the passive checkpoints left, normally a few milliseconds.
+ * restart_frames 0 never restarts. *log_frames (may be NULL) gets the log's length before. */
 void pl_store_manual_checkpoints(struct pl_store *s);
-int pl_store_checkpoint(struct pl_store *s, struct pl_error *err);
+int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
+                        struct pl_error *err);
 
 /* Transactions (BEGIN IMMEDIATE ... COMMIT). Rollback never fails. */
 int pl_store_begin(struct pl_store *s, struct pl_error *err);

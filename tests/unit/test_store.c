@@ -966,6 +966,43 @@ static void test_throughput(void)
     pl_store_close(s);
 }
 
+/* The checkpoint reports the log's length, and past restart_frames the log starts over: the next
+ * commit writes at its beginning. */
+static void test_checkpoint_restart(void)
+{
+    struct pl_store *w = open_new("ckpt/state.db"), *c = open_new("ckpt/state.db");
+    struct pl_error err = {{0}, {0}};
+    int log = -1, failures = 0;
+
+    if (w == NULL || c == NULL)
+        goto done;
+    pl_store_manual_checkpoints(w);
+    pl_store_manual_checkpoints(c);
+    for (int t = 0; t < 20; t++) {
+        failures += pl_store_begin(w, &err) != 0;
+        for (int i = 0; i < 50; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "k%04d-%02d", t, i);
+            failures += pl_store_setting_put(w, key, "a value long enough to fill some pages", t,
+                                             &err) != 0;
+        }
+        failures += pl_store_commit(w, &err) != 0;
+    }
+    UNIT_CASE("checkpoint: the log's length before it");
+    CHECK_INT(failures, 0);
+    CHECK_INT(pl_store_checkpoint(c, 0, &log, &err), 0);
+    CHECK(log >= 20); /* every commit wrote at least one frame */
+    UNIT_CASE("past restart_frames the next commit starts the log over");
+    CHECK_INT(pl_store_checkpoint(c, 1, &log, &err), 0);
+    failures += pl_store_setting_put(w, "after", "x", 1, &err) != 0;
+    CHECK_INT(failures, 0);
+    CHECK_INT(pl_store_checkpoint(c, 0, &log, &err), 0);
+    CHECK(log > 0 && log <= 3);
+done:
+    pl_store_close(c);
+    pl_store_close(w);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -1479,6 +1516,7 @@ int main(void)
     test_contact_opt_in();
     test_migrate_from_v2();
     test_threads();
+    test_checkpoint_restart();
     test_throughput();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("store: %zu table rows\n", sizeof key_cases / sizeof key_cases[0] +
