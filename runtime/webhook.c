@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 /* The state of one parse: the batch being filled and a sticky out-of-memory flag, so that the
  * many small builders below need not each return a code. */
 struct parse {
@@ -622,7 +624,7 @@ int pl_webhook_parse(const char *body, size_t len, struct pl_event_batch *out, s
 {
     struct parse p = {out, 0, 0};
     const json_t *entries, *entry;
-    json_error_t jerr;
+    struct pl_error jerr;
     json_t *root;
     size_t i;
 
@@ -631,12 +633,11 @@ int pl_webhook_parse(const char *body, size_t len, struct pl_event_batch *out, s
         return pl_error_set(err, "bad_request", "empty body");
     /* NUL escapes are allowed: a customer's text must not turn the whole batch into a 400
      * that Meta would retry for a week. */
-    root = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+    root = pl_json_parse(body, len, PL_JSON_ALLOW_NUL, &jerr);
+    if (root == NULL && strcmp(jerr.code, "oom") == 0)
         return pl_error_set(err, "oom", "out of memory while parsing the webhook");
     if (root == NULL)
-        return pl_error_set(err, "bad_request", "body is not JSON: %s (line %d, column %d)",
-                            jerr.text, jerr.line, jerr.column);
+        return pl_error_set(err, "bad_request", "body is not JSON: %s", jerr.msg);
     if (!json_is_object(root)) {
         json_decref(root);
         return pl_error_set(err, "bad_request", "body is not a JSON object");
