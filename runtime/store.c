@@ -562,6 +562,11 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
     if (log_frames != NULL)
         *log_frames = log;
     if (restart_frames > 0 && log > restart_frames) {
+        /* Copy what the writers added during that pass, again without stopping them, so that
+         * the restart below, which they wait for, has only a few frames left to copy and sync. */
+        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            return db_error(s, err, "checkpoint");
         /* in turn with this process's writers, so they wait on the mutex, not in busy_wait */
         pthread_mutex_lock(&write_turn);
         sqlite3_busy_timeout(s->db, 20); /* a reader elsewhere: try again next time */

@@ -33,7 +33,8 @@ void pl_store_close(struct pl_store *s);
  * it never catches up with the log either, and the log only starts over from its beginning once
  * a checkpoint has copied all of it: so once the log holds more than restart_frames frames, the
  * checkpoint also waits for this process's writers (its turn on their mutex) and restarts the
- * log. That wait is the copy of what the passive checkpoints left, normally a few milliseconds.
+ * log. A second passive pass first copies what the writers added during the first, so that wait
+ * is the copy and sync of the few frames left: about a millisecond.
  * restart_frames 0 never restarts. *log_frames (may be NULL) gets the log's length before. */
 void pl_store_manual_checkpoints(struct pl_store *s);
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
