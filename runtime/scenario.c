@@ -102,23 +102,30 @@ static void on_sent(void *ud, const char *channel, const char *contact, const ch
     pl_customer_remember(&r->cust, wamid, body);
 }
 
-/* Run ev (moved); raise "<test position>: <the scenario's error>" when the handler failed. */
-static json_t *run(lua_State *L, struct runner *r, struct pl_event *ev)
+/* The engine's answer (body freed): decoded on 200, else raised as "<test position>: <the
+ * error's message>" (or fallback when it has none). */
+static json_t *answer_or_raise(lua_State *L, int status, char *body, const char *fallback)
 {
-    char *body = NULL;
-    int status = pl_engine_run(r->engine, ev, &body);
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
     if (status != 200) {
         const char *msg =
             json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         luaL_where(L, 1);
-        lua_pushstring(L, msg != NULL ? msg : "the handler failed");
+        lua_pushstring(L, msg != NULL ? msg : fallback);
         json_decref(j);
         lua_concat(L, 2);
         lua_error(L);
     }
     return j;
+}
+
+/* Run ev (moved); raise when the handler failed. */
+static json_t *run(lua_State *L, struct runner *r, struct pl_event *ev)
+{
+    char *body = NULL;
+    int status = pl_engine_run(r->engine, ev, &body);
+    return answer_or_raise(L, status, body, "the handler failed");
 }
 
 /* Push the ids of the messages the handler sent (from {"messages": [...]}). */
@@ -176,18 +183,7 @@ static int l_trigger(lua_State *L)
     int status =
         pl_engine_trigger(r->engine, r->channel->id, r->cust.contact, name, data, id, &body);
     json_decref(data);
-    json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    if (status != 200) {
-        const char *msg =
-            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-        luaL_where(L, 1);
-        lua_pushstring(L, msg != NULL ? msg : "the trigger failed");
-        json_decref(j);
-        lua_concat(L, 2);
-        return lua_error(L);
-    }
-    return push_ids(L, j);
+    return push_ids(L, answer_or_raise(L, status, body, "the trigger failed"));
 }
 
 /* status(st [, code]): the provider reports st ("delivered", "read", "failed") for the last
