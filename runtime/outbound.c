@@ -233,14 +233,14 @@ static void jw_list(struct jw *w, const struct pl_list *l)
 
 /* URL and call buttons (no quick replies). One URL button is Cloud API's cta_url; anything
  * with a call button only the sandbox carries, as Parley's "cta" extension. */
-static const char *cta_type(const struct pl_message *m)
+static int single_url(const struct pl_message *m)
 {
-    return m->nbuttons == 1 && m->buttons[0].kind == PL_BUTTON_URL ? "cta_url" : "cta";
+    return m->nbuttons == 1 && m->buttons[0].kind == PL_BUTTON_URL;
 }
 
 static void jw_cta(struct jw *w, const struct pl_limits *lim, const struct pl_message *m)
 {
-    if (strcmp(cta_type(m), "cta_url") == 0) {
+    if (single_url(m)) {
         jw_kv(w, "name", "cta_url");
         jw_key(w, "parameters");
         jw_open(w, '{');
@@ -278,8 +278,9 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
     struct jw w = {0};
     int has_reply = m->nbuttons > 0 && m->buttons[0].kind == PL_BUTTON_REPLY;
     const char *body = m->text != NULL ? m->text : m->media.caption;
+    int interactive = m->nbuttons > 0 || m->list != NULL;
 
-    if (m->nbuttons > 0 || m->list != NULL)
+    if (interactive)
         *kind = "interactive";
     else if (m->media.kind != PL_MEDIA_NONE)
         *kind = media_name(m->media.kind);
@@ -291,10 +292,14 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
     /* A business-scoped user id ("US.1349…") goes in `recipient`, a phone-number wa_id in `to`. */
     jw_kv(&w, strchr(to, '.') != NULL ? "recipient" : "to", to);
     jw_kv(&w, "type", *kind);
-    if (strcmp(*kind, "interactive") == 0) {
+    if (interactive) {
         jw_key(&w, "interactive");
         jw_open(&w, '{');
-        jw_kv(&w, "type", m->list != NULL ? "list" : has_reply ? "button" : cta_type(m));
+        jw_kv(&w, "type",
+              m->list != NULL ? "list"
+              : has_reply     ? "button"
+              : single_url(m) ? "cta_url"
+                              : "cta");
         jw_header(&w, m);
         if (body != NULL)
             jw_text_obj(&w, "body", body);

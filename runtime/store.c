@@ -19,6 +19,10 @@
  * and memory stays bounded however many rows are pending. */
 #define ITER_BATCH 128
 
+/* How long a log restart waits for another process's readers before it tries again at the next
+ * checkpoint (the writers of this process wait for it meanwhile). */
+#define RESTART_WAIT_MS 20
+
 /* Keys longer than this are cut and end in a hash of the whole key (see pl_store_dedupe_key). */
 #define DEDUPE_MAX 512
 
@@ -569,7 +573,7 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
             return db_error(s, err, "checkpoint");
         /* in turn with this process's writers, so they wait on the mutex, not in busy_wait */
         pthread_mutex_lock(&write_turn);
-        sqlite3_busy_timeout(s->db, 20); /* a reader elsewhere: try again next time */
+        sqlite3_busy_timeout(s->db, RESTART_WAIT_MS); /* a reader elsewhere: next time */
         rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         sqlite3_busy_handler(s->db, busy_wait, NULL);
         pthread_mutex_unlock(&write_turn);
