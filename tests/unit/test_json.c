@@ -7,6 +7,7 @@
  * identical down to the bits of each real and the order of each object's keys. Run from the
  * repository root. */
 #include "json.h"
+#include "failing_alloc.h"
 #include "unit.h"
 
 #include <dirent.h>
@@ -545,17 +546,6 @@ static void test_depth(void)
  * jansson's allocator fails at the Nth call, for every N until the parse succeeds: each run must
  * return NULL with "oom" (never a syntax error, never a crash or a leak under ASan). */
 
-static long alloc_budget = -1; /* -1: unlimited */
-
-static void *failing_malloc(size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return malloc(n);
-}
-
 static void test_alloc_failure(const char *what, const char *body, size_t len)
 {
     json_t *v = NULL;
@@ -564,11 +554,9 @@ static void test_alloc_failure(const char *what, const char *body, size_t len)
     UNIT_CASE(what);
     for (n = 0; n < 100000 && v == NULL; n++) {
         struct pl_error err = {{0}, {0}};
-        json_set_alloc_funcs(failing_malloc, free);
-        alloc_budget = n;
+        fail_jansson_after(n);
         v = pl_json_parse(body, len, NUL, &err);
-        alloc_budget = -1;
-        json_set_alloc_funcs(malloc, free);
+        fail_jansson_after(-1);
         if (v == NULL) {
             failures++;
             wrong += strcmp(err.code, "oom") != 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failing_alloc.h"
 #include "unit.h"
 #include "webhook.h"
 
@@ -924,17 +925,6 @@ static void test_copy_and_names(void)
  * answer 0 or -1 with "oom" (json.c tells running out of memory from bad syntax, from the first
  * allocation on), never crash or leak (ASan), never yield a half-built event. */
 
-static long alloc_budget = -1; /* -1: unlimited */
-
-static void *failing_malloc(size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return malloc(n);
-}
-
 static void test_alloc_failure(void)
 {
     char *body;
@@ -950,11 +940,9 @@ static void test_alloc_failure(void)
     for (n = 0; n < 100000 && rc != 0; n++) {
         struct pl_event_batch b;
         struct pl_error err = {{0}, {0}};
-        json_set_alloc_funcs(failing_malloc, free);
-        alloc_budget = n;
+        fail_jansson_after(n);
         rc = pl_webhook_parse(body, len, &b, &err);
-        alloc_budget = -1;
-        json_set_alloc_funcs(malloc, free);
+        fail_jansson_after(-1);
         if (rc != 0) {
             oom++;
             if (rc != -1 || strcmp(err.code, "oom") != 0 || b.n != 0 || b.events != NULL)
