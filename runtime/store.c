@@ -1600,54 +1600,85 @@ static void rcpt_row_clear(struct rcpt_row *r)
     free(r->c);
 }
 
+/* Each recipients query takes (job, after line, limit) and starts with line, wa_id. */
+typedef void (*rcpt_decode_fn)(sqlite3_stmt *st, struct rcpt_row *r, int *bad);
+
+/* One page of a recipients query: up to want rows after line `after` into rows, each decoded by
+ * decode. Returns how many, or -1 with err (no row left to clear). */
+static int rcpt_page(struct pl_store *s, enum stmt_id id, const char *job, long long after,
+                     int want, rcpt_decode_fn decode, struct rcpt_row *rows, const char *op,
+                     struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, id);
+    int step, bad = 0, count = 0, rc = 0;
+
+    bind_text(st, 1, job);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, want);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct rcpt_row *r = &rows[count++];
+        memset(r, 0, sizeof *r);
+        r->line = sqlite3_column_int64(st, 0);
+        r->wa_id = column_dup(st, 1, &bad);
+        decode(st, r, &bad);
+        if (bad) {
+            rc = oom(err, op);
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, op);
+    done(st);
+    if (rc != 0) {
+        while (count > 0)
+            rcpt_row_clear(&rows[--count]);
+        return -1;
+    }
+    return count;
+}
+
+static void decode_pending(sqlite3_stmt *st, struct rcpt_row *r, int *bad)
+{
+    r->a = column_dup(st, 2, bad);
+    r->n = sqlite3_column_int(st, 3);
+}
+
 int pl_store_rcpt_pending(struct pl_store *s, const char *job, long long after, int limit,
                           int (*fn)(void *ud, long long line, const char *wa_id, const char *params,
                                     int opt_in),
                           void *ud, size_t *n, struct pl_error *err)
 {
     struct rcpt_row rows[ITER_BATCH];
-    size_t count = 0, i;
     int rc = 0;
 
     *n = 0;
     while (rc == 0 && limit > 0) {
-        sqlite3_stmt *st = stmt(s, ST_RC_PENDING);
-        int step, bad = 0, want = limit < ITER_BATCH ? limit : ITER_BATCH;
-
-        bind_text(st, 1, job);
-        sqlite3_bind_int64(st, 2, after);
-        sqlite3_bind_int(st, 3, want);
-        count = 0;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            struct rcpt_row *r = &rows[count++];
-            memset(r, 0, sizeof *r);
-            r->line = sqlite3_column_int64(st, 0);
-            r->wa_id = column_dup(st, 1, &bad);
-            r->a = column_dup(st, 2, &bad);
-            r->n = sqlite3_column_int(st, 3);
-            if (bad) {
-                rc = oom(err, "rcpt_pending");
-                break;
-            }
-        }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = db_error(s, err, "rcpt_pending");
-        done(st);
-        for (i = 0; i < count; i++) {
+        int want = limit < ITER_BATCH ? limit : ITER_BATCH;
+        int count = rcpt_page(s, ST_RC_PENDING, job, after, want, decode_pending, rows,
+                              "rcpt_pending", err);
+        if (count < 0)
+            return -1;
+        for (int i = 0; i < count; i++) {
             if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].n) != 0)
                 rc = -1;
             rcpt_row_clear(&rows[i]);
         }
         if (rc != 0)
             break;
-        *n += count;
-        if (count > 0)
-            after = rows[count - 1].line;
-        limit -= (int)count;
-        if ((int)count < want)
+        *n += (size_t)count;
+        if (count < want)
             break;
+        after = rows[count - 1].line;
+        limit -= count;
     }
     return rc;
+}
+
+static void decode_queued(sqlite3_stmt *st, struct rcpt_row *r, int *bad)
+{
+    r->a = column_dup(st, 2, bad);
+    r->b = column_dup(st, 3, bad);
+    r->n = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
 }
 
 int pl_store_rcpt_queued(struct pl_store *s, const char *job,
@@ -1657,34 +1688,14 @@ int pl_store_rcpt_queued(struct pl_store *s, const char *job,
 {
     struct rcpt_row rows[ITER_BATCH];
     long long after = 0;
-    size_t count, i;
-    int rc = 0;
+    int count, rc = 0;
 
     do {
-        sqlite3_stmt *st = stmt(s, ST_RC_QUEUED);
-        int step, bad = 0;
-
-        bind_text(st, 1, job);
-        sqlite3_bind_int64(st, 2, after);
-        sqlite3_bind_int(st, 3, ITER_BATCH);
-        count = 0;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            struct rcpt_row *r = &rows[count++];
-            memset(r, 0, sizeof *r);
-            r->line = sqlite3_column_int64(st, 0);
-            r->wa_id = column_dup(st, 1, &bad);
-            r->a = column_dup(st, 2, &bad);
-            r->b = column_dup(st, 3, &bad);
-            r->n = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
-            if (bad) {
-                rc = oom(err, "rcpt_queued");
-                break;
-            }
-        }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = db_error(s, err, "rcpt_queued");
-        done(st);
-        for (i = 0; i < count; i++) {
+        count = rcpt_page(s, ST_RC_QUEUED, job, after, ITER_BATCH, decode_queued, rows,
+                          "rcpt_queued", err);
+        if (count < 0)
+            return -1;
+        for (int i = 0; i < count; i++) {
             if (rc == 0 &&
                 fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].b, rows[i].n) != 0)
                 rc = -1;
@@ -1754,6 +1765,13 @@ int pl_store_rcpt_counts(struct pl_store *s, const char *job,
     return 0;
 }
 
+static void decode_unsent(sqlite3_stmt *st, struct rcpt_row *r, int *bad)
+{
+    r->n = (int)rcpt_state_of(sqlite3_column_text(st, 2));
+    r->b = column_dup(st, 3, bad);
+    r->c = column_dup(st, 4, bad);
+}
+
 int pl_store_rcpt_unsent(struct pl_store *s, const char *job,
                          int (*fn)(void *ud, long long line, const char *wa_id,
                                    enum pl_rcpt_state st, const char *code, const char *detail),
@@ -1761,34 +1779,14 @@ int pl_store_rcpt_unsent(struct pl_store *s, const char *job,
 {
     struct rcpt_row rows[ITER_BATCH];
     long long after = 0;
-    size_t count, i;
-    int rc = 0;
+    int count, rc = 0;
 
     do {
-        sqlite3_stmt *st = stmt(s, ST_RC_UNSENT);
-        int step, bad = 0;
-
-        bind_text(st, 1, job);
-        sqlite3_bind_int64(st, 2, after);
-        sqlite3_bind_int(st, 3, ITER_BATCH);
-        count = 0;
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            struct rcpt_row *r = &rows[count++];
-            memset(r, 0, sizeof *r);
-            r->line = sqlite3_column_int64(st, 0);
-            r->wa_id = column_dup(st, 1, &bad);
-            r->n = (int)rcpt_state_of(sqlite3_column_text(st, 2));
-            r->b = column_dup(st, 3, &bad);
-            r->c = column_dup(st, 4, &bad);
-            if (bad) {
-                rc = oom(err, "rcpt_unsent");
-                break;
-            }
-        }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = db_error(s, err, "rcpt_unsent");
-        done(st);
-        for (i = 0; i < count; i++) {
+        count = rcpt_page(s, ST_RC_UNSENT, job, after, ITER_BATCH, decode_unsent, rows,
+                          "rcpt_unsent", err);
+        if (count < 0)
+            return -1;
+        for (int i = 0; i < count; i++) {
             if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, (enum pl_rcpt_state)rows[i].n,
                               rows[i].b, rows[i].c) != 0)
                 rc = -1;
