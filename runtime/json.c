@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 _Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is strtoll's long long");
 
 #define SCRATCH_SMALL 256 /* decoded strings up to this size need no allocation */
@@ -98,32 +100,6 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     return p;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), or 0. The byte ranges are
- * those of the Unicode standard's table 3-7, which leave out overlong forms, UTF-16 surrogates
- * and code points above U+10FFFF: exactly what jansson refuses. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    size_t left = (size_t)(end - p);
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-        return left >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-        return left >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-                       (p[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 /* Hex digit values plus one; 0 for anything else. */
 static const unsigned char hex_digit[256] = {
     ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
@@ -190,7 +166,9 @@ static int scan_string(struct parser *ps, struct scratch *sb, const char **s, si
         if (*p == '"')
             break;
         if (*p >= 0x80) {
-            k = utf8_seq(p, end);
+            /* utf8.c refuses what jansson refuses: overlong, surrogates, past U+10FFFF */
+            uint32_t code_point;
+            k = pl_utf8_decode((const char *)p, (size_t)(end - p), &code_point);
             if (k == 0)
                 return fail(ps, p, "invalid UTF-8");
             p += k;
