@@ -315,7 +315,9 @@ static void channel_templates(struct pl_engine *e, struct channel *ch)
     snprintf(prefix, sizeof prefix, "tpl:%s:", ch->cfg->id);
     struct pl_templates *old = ch->templates;
     ch->templates = t; /* statuses applied before anyone else sees it */
+    pl_store_hold();
     pl_store_settings_prefix(e->store, prefix, apply_stored_status, ch, &err);
+    pl_store_release();
     ch->templates = old;
     pthread_mutex_lock(&e->lock); /* /healthz counts templates */
     ch->templates = t;
@@ -335,8 +337,10 @@ static void channel_business(struct pl_engine *e, struct channel *ch)
 
     long limit = ch->cfg->daily_limit;
     snprintf(key, sizeof key, "limit:%s", ch->cfg->id);
+    pl_store_hold();
     if (pl_store_setting_get(e->store, key, &value, NULL, &err) == 0 && value != NULL)
         limit = strtol(value, NULL, 10);
+    pl_store_release();
     free(value);
     pthread_mutex_lock(&e->lock);
     ch->daily_limit = limit;
@@ -498,7 +502,10 @@ static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, cons
     c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    if (pl_store_contact_get(e->store, channel, contact, c, &err) != 0) {
+    pl_store_hold();
+    int rc = pl_store_contact_get(e->store, channel, contact, c, &err);
+    pl_store_release();
+    if (rc != 0) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("channel", channel, "contact", contact, "code", err.code),
                "%s", err.msg);
         free(c);
@@ -672,8 +679,10 @@ static int business_count(void *ud, long *limit, long *recent, int *already)
     struct pl_error err;
     long long since = engine_now(b->e) - b->e->lim->window_seconds, count = 0, at = 0;
 
+    pl_store_hold();
     if (pl_store_business_count(b->e->store, b->ch->cfg->id, since, &count, &err) != 0 ||
         pl_store_business_at(b->e->store, b->ch->cfg->id, b->contact, &at, &err) != 0) {
+        pl_store_release();
         pl_log(PL_LOG_ERROR, PL_FIELDS("channel", b->ch->cfg->id, "event", "business"), "%s",
                err.msg);
         return -1;
@@ -689,6 +698,7 @@ static int business_count(void *ud, long *limit, long *recent, int *already)
         if (strcmp(k->contact, b->contact) == 0)
             *already = 1;
     }
+    pl_store_release();
     *limit = b->ch->daily_limit;
     *recent = (long)count;
     return 0;
@@ -753,8 +763,10 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
             set_answer(q, 200, strdup(mine));
             return 0;
         }
-        if (pl_store_trigger_get(e->store, ch->cfg->id, ev->id, &stored, &err) == 0 &&
-            stored != NULL) {
+        pl_store_hold();
+        int rc = pl_store_trigger_get(e->store, ch->cfg->id, ev->id, &stored, &err);
+        pl_store_release();
+        if (rc == 0 && stored != NULL) {
             set_answer(q, 200, stored);
             return 0;
         }
@@ -1325,7 +1337,10 @@ static void reload_spilled(struct pl_engine *e)
     pthread_mutex_unlock(&e->lock);
     if (!go)
         return;
-    if (pl_store_inbox_pending_after(e->store, after, e->queue_max / 2, reload_one, e, &err) != 0) {
+    pl_store_hold();
+    int rc = pl_store_inbox_pending_after(e->store, after, e->queue_max / 2, reload_one, e, &err);
+    pl_store_release();
+    if (rc != 0) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("event", "backlog"), "%s", err.msg);
         return;
     }
@@ -1486,6 +1501,7 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
         pl_engine_free(e);
         return NULL;
     }
+    pl_store_share(e->store); /* with the ingest thread: see pl_engine_store */
     e->out = pl_outbound_new(cfg, on_delivery, e, err);
     if (e->out == NULL) {
         pl_engine_free(e);
@@ -1528,8 +1544,11 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     pl_error_set(err, "io", "out of memory recovering the last run's work");
     /* at most a queue's worth in memory; the rest is read back as the queue drains */
     e->spilled = 1;
-    if (pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0 ||
-        pl_store_outbox_queued(e->store, recover_send, e, err) != 0)
+    pl_store_hold();
+    rc = pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0 ||
+         pl_store_outbox_queued(e->store, recover_send, e, err) != 0;
+    pl_store_release();
+    if (rc != 0)
         return -1;
     pl_error_clear(err);
     if (e->depth > 0 || pl_outbound_pending(e->out) > 0) {
@@ -1687,6 +1706,11 @@ void pl_engine_advance(struct pl_engine *e, long long seconds)
     e->clock_offset += seconds;
 }
 
+struct pl_store *pl_engine_store(struct pl_engine *e)
+{
+    return e->store;
+}
+
 long long pl_engine_now(const struct pl_engine *e)
 {
     return engine_now(e);
@@ -1698,7 +1722,10 @@ char *pl_engine_session(struct pl_engine *e, const char *channel, const char *co
     struct pl_error err;
     char *session;
 
-    if (pl_store_contact_get(e->store, channel, contact, &c, &err) != 0)
+    pl_store_hold();
+    int rc = pl_store_contact_get(e->store, channel, contact, &c, &err);
+    pl_store_release();
+    if (rc != 0)
         return NULL;
     session = c.session;
     c.session = NULL;

@@ -82,6 +82,11 @@ void pl_engine_set_sink(struct pl_engine *e, pl_sink_fn sink, void *ud);
 
 /* Move the engine's clock (the one the rules and os.time() see) on by seconds. */
 void pl_engine_advance(struct pl_engine *e, long long seconds);
+/* The engine's state connection. The serving process's other writer (ingest.c) uses it too,
+ * so that SQLite keeps one warm page cache instead of two that each commit empties: it is
+ * shared (pl_store_share), and used only with the store's write turn held. Closed with the
+ * engine, so its users stop first. */
+struct pl_store *pl_engine_store(struct pl_engine *e);
 long long pl_engine_now(const struct pl_engine *e);
 
 /* The stored chat.session of (channel, contact) as JSON (malloc'd), or NULL. */

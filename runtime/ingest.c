@@ -25,7 +25,7 @@ struct batch {
 };
 
 struct pl_ingest {
-    struct pl_store *store;
+    struct pl_store *store; /* the engine's connection, shared */
     struct pl_engine *engine;
     pthread_t thread;
     pthread_t checkpointer;
@@ -193,10 +193,7 @@ struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_eng
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->work, NULL);
     pthread_cond_init(&g->work_done, NULL);
-    g->store = pl_store_open(path, sync_full, err);
-    if (g->store == NULL)
-        goto fail;
-    pl_store_manual_checkpoints(g->store);
+    g->store = pl_engine_store(engine); /* shared: one warm page cache (see engine.h) */
     g->checkpoints = pl_store_open(path, sync_full, err);
     if (g->checkpoints == NULL)
         goto fail;
@@ -218,7 +215,6 @@ struct pl_ingest *pl_ingest_start(const char *path, int sync_full, struct pl_eng
     return g;
 fail:
     pl_store_close(g->checkpoints);
-    pl_store_close(g->store);
     pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);
@@ -265,7 +261,6 @@ void pl_ingest_stop(struct pl_ingest *g)
     pthread_join(g->thread, NULL);
     pthread_join(g->checkpointer, NULL);
     pl_store_close(g->checkpoints);
-    pl_store_close(g->store);
     pthread_cond_destroy(&g->work_done);
     pthread_cond_destroy(&g->work);
     pthread_mutex_destroy(&g->lock);

@@ -321,15 +321,37 @@ struct pl_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[ST_COUNT];
-    int writing; /* holds write_turn: between a successful begin and its commit or rollback */
+    int shared; /* used by several threads: only with write_turn held (pl_store_share) */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 /* Write transactions of the connections of this process take turns on this mutex instead of
  * meeting in SQLite's busy handler, whose waits (1, 2, 5 … 100 ms) would stall the webhooks'
- * group commits behind the engine's. Other processes (a broadcast) still meet in busy_wait. */
-static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+ * group commits behind the engine's. Other processes (a broadcast) still meet in busy_wait.
+ * It also guards a shared connection (pl_store_share). Recursive: a holder may begin. */
+static pthread_mutex_t write_turn = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static _Thread_local int turn_held; /* how many times this thread holds write_turn */
+/* The connection this thread began a transaction on (it holds write_turn until the commit or
+ * rollback): per thread, because a shared connection's transaction belongs to one thread. */
+static _Thread_local struct pl_store *turn_writing;
+
+void pl_store_hold(void)
+{
+    pthread_mutex_lock(&write_turn);
+    turn_held++;
+}
+
+void pl_store_release(void)
+{
+    turn_held--;
+    pthread_mutex_unlock(&write_turn);
+}
+
+void pl_store_share(struct pl_store *s)
+{
+    s->shared = 1;
+}
 
 /* SQLITE_BUSY from another process: retry soon (a WAL write takes well under a millisecond),
  * for up to about 5 s. */
@@ -358,6 +380,11 @@ static sqlite3_stmt *stmt(struct pl_store *s, enum stmt_id id)
 {
     sqlite3_stmt *st = s->st[id];
 
+    if (s->shared && turn_held == 0) {
+        fprintf(stderr, "parley: bug: %s: shared state connection used without its lock\n",
+                s->path);
+        abort();
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return st;
@@ -572,11 +599,11 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             return db_error(s, err, "checkpoint");
         /* in turn with this process's writers, so they wait on the mutex, not in busy_wait */
-        pthread_mutex_lock(&write_turn);
+        pl_store_hold();
         sqlite3_busy_timeout(s->db, RESTART_WAIT_MS); /* a reader elsewhere: next time */
         rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         sqlite3_busy_handler(s->db, busy_wait, NULL);
-        pthread_mutex_unlock(&write_turn);
+        pl_store_release();
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             return db_error(s, err, "checkpoint");
     }
@@ -590,20 +617,20 @@ void pl_store_manual_checkpoints(struct pl_store *s)
 
 int pl_store_begin(struct pl_store *s, struct pl_error *err)
 {
-    pthread_mutex_lock(&write_turn);
+    pl_store_hold();
     if (exec_stmt(s, stmt(s, ST_BEGIN), err, "begin") != 0) {
-        pthread_mutex_unlock(&write_turn);
+        pl_store_release();
         return -1;
     }
-    s->writing = 1;
+    turn_writing = s;
     return 0;
 }
 
 static void end_write(struct pl_store *s)
 {
-    if (s->writing) {
-        s->writing = 0;
-        pthread_mutex_unlock(&write_turn);
+    if (turn_writing == s) {
+        turn_writing = NULL;
+        pl_store_release();
     }
 }
 
@@ -620,6 +647,8 @@ int pl_store_commit(struct pl_store *s, struct pl_error *err)
 
 void pl_store_rollback(struct pl_store *s)
 {
+    if (s->shared && turn_writing != s)
+        return; /* no transaction of this thread's (another thread's is not ours to end) */
     if (!sqlite3_get_autocommit(s->db)) {
         sqlite3_step(stmt(s, ST_ROLLBACK));
         done(s->st[ST_ROLLBACK]);

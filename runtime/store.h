@@ -26,6 +26,16 @@ struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error 
 
 void pl_store_close(struct pl_store *s);
 
+/* One connection for several threads of this process (the engine's, which the ingest thread
+ * shares): SQLite drops a connection's whole page cache whenever another connection has
+ * committed, so two connections that write in turn would each read every page again at every
+ * transaction. A shared connection is used only by the thread that holds the process's write
+ * turn: pl_store_begin takes it for a transaction; any other use goes between pl_store_hold and
+ * pl_store_release (which nest). Using a shared connection without it aborts. */
+void pl_store_share(struct pl_store *s);
+void pl_store_hold(void);
+void pl_store_release(void);
+
 /* Checkpoints: SQLite copies the write-ahead log into the database every 1,000 pages, inside
  * whichever commit crosses the mark. The webhook path turns that off on its writers
  * (pl_store_manual_checkpoints) and checkpoints from a thread of its own (pl_store_checkpoint).

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -919,6 +921,139 @@ static void test_threads(void)
     pl_store_close(s);
 }
 
+/* ---- one connection shared by two threads ------------------------------------------------- */
+
+#define SHARED_ROUNDS 2000
+
+static pthread_barrier_t shared_start; /* both threads begin together */
+
+struct sharer {
+    struct pl_store *s;
+    int which; /* 0 commits inbox rows (the ingest side), 1 writes and reads contacts (engine) */
+    int failures;
+    char msg[256];
+};
+
+static void *sharer_main(void *arg)
+{
+    struct sharer *w = arg;
+    struct pl_error err = {{0}, {0}};
+
+    pthread_barrier_wait(&shared_start);
+    for (int i = 0; i < SHARED_ROUNDS && w->failures == 0; i++) {
+        char id[32];
+        if (w->which == 0) {
+            long long rowid = 0;
+            snprintf(id, sizeof id, "wamid.S%d", i);
+            struct pl_event ev = make_event(PL_EVENT_MESSAGE, id, NULL, "7", i, NULL);
+            if (pl_store_begin(w->s, &err) != 0 ||
+                pl_store_inbox_add(w->s, &ev, i, &rowid, &err) != 0 ||
+                pl_store_commit(w->s, &err) != 0 || rowid == 0)
+                w->failures++;
+            pl_event_clear(&ev);
+            continue;
+        }
+        /* the engine's pattern: a read under the held turn, then a transaction */
+        struct pl_contact c, got;
+        memset(&c, 0, sizeof c);
+        c.last_inbound = i + 1;
+        c.session = id;
+        snprintf(id, sizeof id, "{\"n\":%d}", i);
+        pl_store_hold();
+        int rc = pl_store_contact_get(w->s, "shop", "79000000001", &got, &err);
+        pl_store_release();
+        if (rc != 0 || got.last_inbound != i) /* sees its own last commit, nothing torn */
+            w->failures++;
+        pl_contact_clear(&got);
+        if (pl_store_begin(w->s, &err) != 0 ||
+            pl_store_contact_put(w->s, "shop", "79000000001", &c, &err) != 0 ||
+            pl_store_commit(w->s, &err) != 0)
+            w->failures++;
+    }
+    if (w->failures != 0)
+        snprintf(w->msg, sizeof w->msg, "%.200s", err.msg);
+    return NULL;
+}
+
+static void *foreign_rollback(void *arg)
+{
+    pl_store_rollback(arg); /* not this thread's transaction: must leave it alone */
+    return NULL;
+}
+
+static void test_shared_connection(void)
+{
+    char path[256];
+    struct pl_error err = {{0}, {0}};
+    struct pl_store *s = open_new("shared/state.db");
+    struct sharer w[2];
+    pthread_t t[2];
+    long long pending = 0, rowid = 0;
+    int status = 0;
+
+    if (s == NULL)
+        return;
+    tmp_path(path, sizeof path, "shared/state.db");
+    pl_store_share(s);
+    pthread_barrier_init(&shared_start, NULL, 2);
+
+    UNIT_CASE("a shared connection: two threads write and read in turn, nothing lost or torn");
+    for (int i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].s = s;
+        w[i].which = i;
+        CHECK_INT(pthread_create(&t[i], NULL, sharer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].failures != 0)
+            UNIT_FAIL("thread %d: %d failures, last: %s", i, w[i].failures, w[i].msg);
+        else
+            unit_passed++;
+    }
+    pthread_barrier_destroy(&shared_start);
+    pl_store_hold();
+    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
+    pl_store_release();
+    CHECK_INT(pending, SHARED_ROUNDS);
+    CHECK_INT(raw_int(path, "SELECT last_inbound FROM contacts WHERE contact = '79000000001'"),
+              SHARED_ROUNDS);
+
+    UNIT_CASE("a shared connection: the turn nests (a holder may begin and commit)");
+    struct pl_event ev = make_event(PL_EVENT_MESSAGE, "wamid.nested", NULL, "7", 1, NULL);
+    pl_store_hold();
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_inbox_add(s, &ev, 1, &rowid, &err), 0);
+    CHECK_INT(pl_store_commit(s, &err), 0);
+    pl_store_release();
+    pl_event_clear(&ev);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM inbox WHERE provider_id = 'wamid.nested'"), 1);
+
+    UNIT_CASE("a shared connection: another thread's rollback does not end this transaction");
+    ev = make_event(PL_EVENT_MESSAGE, "wamid.mine", NULL, "7", 1, NULL);
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_inbox_add(s, &ev, 1, &rowid, &err), 0);
+    CHECK_INT(pthread_create(&t[0], NULL, foreign_rollback, s), 0);
+    pthread_join(t[0], NULL);
+    CHECK_INT(pl_store_commit(s, &err), 0);
+    pl_event_clear(&ev);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM inbox WHERE provider_id = 'wamid.mine'"), 1);
+
+    UNIT_CASE("a shared connection used without its turn aborts instead of racing");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct pl_contact c;
+        if (freopen("/dev/null", "w", stderr) == NULL)
+            _exit(1);
+        pl_store_contact_get(s, "shop", "79000000001", &c, &err);
+        _exit(0);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    pl_store_close(s);
+}
+
 /* ---- informational insert rate ------------------------------------------------------------ */
 
 static double now_seconds(void)
@@ -1550,6 +1685,7 @@ int main(void)
     test_contact_opt_in();
     test_migrate_from_v2();
     test_threads();
+    test_shared_connection();
     test_checkpoint_restart();
     test_throughput();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
