@@ -1242,7 +1242,7 @@ static int send_batch(struct job *j, struct picks *ps, long long *after, int wan
         }
         snprintf(local_id, sizeof local_id, "%s:%lld", j->row.id, p->line);
         if (pl_outbound_enqueue(j->out, local_id, j->ch->id, j->ch->phone_number_id, p->wa_id,
-                                "template", p->body) != 0) {
+                                "template", p->body, 0) != 0) {
             picks_clear(ps);
             return pl_error_set(err, "broadcast", "out of memory queueing a message");
         }
@@ -1266,7 +1266,7 @@ static int requeue(void *ud, long long line, const char *wa_id, const char *loca
 
     if (local_id != NULL && body != NULL && out_state == PL_OUT_QUEUED)
         return pl_outbound_enqueue(j->out, local_id, j->ch->id, j->ch->phone_number_id, wa_id,
-                                   "template", body);
+                                   "template", body, 0);
     /* the outbox row moved on without the recipient (a state file edited by hand): follow it;
      * without an outbox row the recipient is decided again */
     if (body == NULL)

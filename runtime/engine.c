@@ -1168,7 +1168,7 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
     }
     for (struct staged *s = t.sends; s != NULL; s = s->next)
         if (pl_outbound_enqueue(e->out, s->local_id, s->channel, s->phone_number_id, s->contact,
-                                s->kind, s->body) != 0)
+                                s->kind, s->body, 0) != 0)
             pl_log(PL_LOG_ERROR, PL_FIELDS("channel", s->channel, "message", s->local_id),
                    "out of memory queueing a message; it stays queued in the store");
     turn_clear(&t);
@@ -1522,7 +1522,7 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
 }
 
 static int recover_send(void *ud, const char *local_id, const char *channel, const char *contact,
-                        const char *kind, const char *body)
+                        const char *kind, const char *body, long long created_at)
 {
     struct pl_engine *e = ud;
     struct channel *ch = channel_by_id(e, channel);
@@ -1532,7 +1532,7 @@ static int recover_send(void *ud, const char *local_id, const char *channel, con
         return 0;
     }
     return pl_outbound_enqueue(e->out, local_id, channel, ch->cfg->phone_number_id, contact, kind,
-                               body);
+                               body, created_at);
 }
 
 int pl_engine_start(struct pl_engine *e, struct pl_error *err)

@@ -510,9 +510,10 @@ void pl_outbound_free(struct pl_outbound *o)
 
 int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char *channel,
                         const char *phone_number_id, const char *contact, const char *kind,
-                        const char *body)
+                        const char *body, long long created_at)
 {
     struct msg *m = calloc(1, sizeof *m);
+    long long age_s = created_at > 0 ? (long long)time(NULL) - created_at : 0;
 
     if (m == NULL)
         return -1;
@@ -526,7 +527,10 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
         msg_free(m);
         return -1;
     }
-    m->created_ms = m->due_ms = now_ms();
+    m->due_ms = now_ms();
+    /* the age is kept on the monotonic clock, counted from the commit (which may be older than
+     * this process); a creation time in the future counts as now */
+    m->created_ms = m->due_ms - (age_s > 0 ? age_s * 1000 : 0);
     char key[600];
     snprintf(key, sizeof key, "%s\x1f%s", channel, contact);
     struct cq *q = pl_map_get(o->queues, key);

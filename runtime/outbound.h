@@ -49,10 +49,13 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
 void pl_outbound_free(struct pl_outbound *o);
 
 /* Queue a message (copies every string). Messages to one contact go out in queue order, the
- * next only after the previous was accepted. Returns 0, or -1 on allocation failure. */
+ * next only after the previous was accepted. created_at (unix seconds; 0 = now) is when the
+ * message was committed: a message the provider has not accepted a day after that fails at its
+ * next refusal instead of being retried, whether or not Parley restarted in between.
+ * Returns 0, or -1 on allocation failure. */
 int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char *channel,
                         const char *phone_number_id, const char *contact, const char *kind,
-                        const char *body);
+                        const char *body, long long created_at);
 
 /* Wait up to timeout_ms for network activity, pl_outbound_wakeup or extra_fd becoming readable
  * (-1: none), then finish the transfers

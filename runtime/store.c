@@ -248,7 +248,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "WHERE id = ?1 AND ((?2 = 4 AND state <= 1) OR "
                       "(?2 BETWEEN 1 AND 3 AND state < ?2))",
     /* broadcast rows belong to the `parley broadcast` process that queued them */
-    [ST_OUT_QUEUED] = "SELECT id, local_id, channel, contact, kind, body FROM outbox "
+    [ST_OUT_QUEUED] = "SELECT id, local_id, channel, contact, kind, body, created_at FROM outbox "
                       "WHERE state = 0 AND id > ?1 AND broadcast IS NULL ORDER BY id LIMIT ?2",
     [ST_OUT_COUNTS_ALL] = "SELECT state, count(*) FROM outbox GROUP BY state",
     [ST_OUT_COUNTS_CHANNEL] = "SELECT state, count(*) FROM outbox WHERE channel = ?1 "
@@ -1087,7 +1087,7 @@ int pl_store_outbox_status(struct pl_store *s, const char *wamid, enum pl_out_st
 }
 
 struct queued_row {
-    long long id;
+    long long id, created_at;
     char *local_id, *channel, *contact, *kind, *body;
 };
 
@@ -1102,7 +1102,8 @@ static void queued_row_clear(struct queued_row *r)
 
 int pl_store_outbox_queued(struct pl_store *s,
                            int (*fn)(void *ud, const char *local_id, const char *channel,
-                                     const char *contact, const char *kind, const char *body),
+                                     const char *contact, const char *kind, const char *body,
+                                     long long created_at),
                            void *ud, struct pl_error *err)
 {
     struct queued_row rows[ITER_BATCH];
@@ -1125,6 +1126,7 @@ int pl_store_outbox_queued(struct pl_store *s,
             r->contact = column_dup(st, 3, &bad);
             r->kind = column_dup(st, 4, &bad);
             r->body = column_dup(st, 5, &bad);
+            r->created_at = sqlite3_column_int64(st, 6);
             if (bad) {
                 rc = oom(err, "outbox_queued");
                 break;
@@ -1135,7 +1137,7 @@ int pl_store_outbox_queued(struct pl_store *s,
         done(st);
         for (i = 0; i < n; i++) {
             if (rc == 0 && fn(ud, rows[i].local_id, rows[i].channel, rows[i].contact, rows[i].kind,
-                              rows[i].body) != 0)
+                              rows[i].body, rows[i].created_at) != 0)
                 rc = -1;
             queued_row_clear(&rows[i]);
         }

@@ -162,12 +162,14 @@ int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char
                             const char *template_name, const char *job, long long created_at,
                             struct pl_error *err);
 
-/* Call fn for every QUEUED message in creation order (recovery after a restart). Skips the rows
+/* Call fn for every QUEUED message in creation order (recovery after a restart), with the time
+ * it was queued (unix seconds: its maximum age counts from then, across restarts). Skips the rows
  * of broadcast jobs (outbox.broadcast not NULL): the `parley broadcast` process that queued
  * them sends them again when the job resumes, so the server must not send them too. */
 int pl_store_outbox_queued(struct pl_store *s,
                            int (*fn)(void *ud, const char *local_id, const char *channel,
-                                     const char *contact, const char *kind, const char *body),
+                                     const char *contact, const char *kind, const char *body,
+                                     long long created_at),
                            void *ud, struct pl_error *err);
 
 /* Counts per state for a channel (NULL: all channels); counts has PL_OUT_FAILED + 1 slots. */

@@ -73,6 +73,37 @@ def test_state_file_schema_is_versioned(binary):
     harness.with_parley(binary, {"main.lua": COUNTER}, go)
 
 
+def test_a_message_a_day_old_fails_after_a_restart_instead_of_being_retried_again(binary):
+    """The maximum age counts from the commit, not from the start of the process that sends."""
+    script = """
+return {
+  on_message = function(chat, msg) chat:send("late") end,
+  on_status = function(chat, st) print("STATUS", st.status, st.error and st.error.code) end,
+}
+"""
+    busy = (500, {"error": {"message": "(#131000) Something went wrong", "code": 131000}})
+
+    def go(p, provider):
+        provider.responses += [busy] * 3
+        assert p.post_webhook(harness.text_webhook("hi")) == 200
+        p.wait_log("send_retry")
+        p.stop(signal.SIGKILL)  # a crash while the provider refuses it
+        db = sqlite3.connect(os.path.join(p.dir, "var", "parley.db"))
+        assert db.execute("select state from outbox").fetchall() == [(0,)]  # still queued
+        with db:
+            db.execute("update outbox set created_at = created_at - 25 * 3600")
+        db.close()
+        tries = len(provider.requests)
+        p.start()
+        p.wait_log(r"STATUS\\tfailed\\t131000")
+        assert len(provider.requests) == tries + 1  # sent once more, refused, not retried
+        assert p.stop() == 0
+        db = sqlite3.connect(os.path.join(p.dir, "var", "parley.db"))
+        assert db.execute("select state, error_code from outbox").fetchall() == [(4, 131000)]
+        db.close()
+    harness.with_parley(binary, {"main.lua": script}, go)
+
+
 def test_failed_handler_marks_the_event_failed_and_keeps_the_session(binary):
     script = """
 return { on_message = function(chat, msg)

@@ -689,12 +689,13 @@ static void test_outbox_states(void)
 struct queued_seen {
     char ids[8][32];
     char bodies[8][32];
+    long long created[8];
     size_t n;
     int stop_after;
 };
 
 static int on_queued(void *ud, const char *local_id, const char *channel, const char *contact,
-                     const char *kind, const char *body)
+                     const char *kind, const char *body, long long created_at)
 {
     struct queued_seen *q = ud;
 
@@ -704,6 +705,7 @@ static int on_queued(void *ud, const char *local_id, const char *channel, const 
     if (q->n < 8) {
         snprintf(q->ids[q->n], sizeof q->ids[0], "%s", local_id);
         snprintf(q->bodies[q->n], sizeof q->bodies[0], "%s", body != NULL ? body : "(null)");
+        q->created[q->n] = created_at;
     }
     q->n++;
     return q->stop_after != 0 && q->n >= (size_t)q->stop_after ? -1 : 0;
@@ -740,6 +742,8 @@ static void test_outbox_misc(void)
     CHECK_STR(q.ids[2], "D");
     CHECK_STR(q.bodies[1], "(null)");
     CHECK_STR(q.bodies[2], "four");
+    CHECK_INT(q.created[0], 1); /* when each was queued: the maximum age counts from there */
+    CHECK_INT(q.created[2], 4);
 
     UNIT_CASE("the queued scan stops when the callback says so");
     memset(&q, 0, sizeof q);
@@ -1356,9 +1360,10 @@ static int collect_job(void *ud, const struct pl_broadcast_row *b)
 }
 
 static int count_queued(void *ud, const char *local_id, const char *channel, const char *contact,
-                        const char *kind, const char *body)
+                        const char *kind, const char *body, long long created_at)
 {
     char *buf = ud;
+    (void)created_at;
     (void)channel;
     (void)contact;
     (void)kind;
