@@ -576,7 +576,7 @@ static void unlink_msg(struct pl_outbound *o, struct msg *m)
 static long long backoff_ms(struct pl_outbound *o, struct msg *m, long code)
 {
     long long ms;
-    if (code == 131056) { /* pair rate limit: 4^n seconds for this recipient */
+    if (code >= 0 && pl_rules_retryable(code) == PL_RETRY_RECIPIENT) { /* 4^n s, this contact */
         ms = 1000;
         for (int i = 1; i < m->attempts && ms < RETRY_CAP_MS * 10; i++)
             ms *= 4;
@@ -641,7 +641,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
         title = "unexpected HTTP status";
     }
     int retry = transport_error != NULL || http >= 500 || http == 429 ||
-                (code >= 0 && pl_rules_retryable(code));
+                (code >= 0 && pl_rules_retryable(code) != PL_RETRY_NONE);
     if (e != NULL || http > 0) {
         char c[32];
         snprintf(c, sizeof c, "%ld", code >= 0 ? code : http);

@@ -1663,11 +1663,18 @@ long pl_rules_tier_limit(const char *tier)
     return -2;
 }
 
-int pl_rules_retryable(long code)
+enum pl_retry pl_rules_retryable(long code)
 {
-    static const long codes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004};
+    static const struct {
+        long code;
+        enum pl_retry how;
+    } codes[] = {{1, PL_RETRY_BACKOFF},      {2, PL_RETRY_BACKOFF},
+                 {4, PL_RETRY_BACKOFF},      {80007, PL_RETRY_BACKOFF},
+                 {130429, PL_RETRY_BACKOFF}, {131000, PL_RETRY_BACKOFF},
+                 {131016, PL_RETRY_BACKOFF}, {131056, PL_RETRY_RECIPIENT},
+                 {131057, PL_RETRY_BACKOFF}, {133004, PL_RETRY_BACKOFF}};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (codes[i] == code)
-            return 1;
-    return 0;
+        if (codes[i].code == code)
+            return codes[i].how;
+    return PL_RETRY_NONE;
 }

@@ -201,10 +201,13 @@ long pl_rules_tier_limit(const char *tier);
 
 /* ---- provider errors ---- */
 
-/* 1 when a provider error code is transient and the send is worth retrying (WHATSAPP.md
- * "Provider errors": 1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004), else 0:
- * the window, undeliverable, template, bad-request and auth errors are final. */
-int pl_rules_retryable(long code);
+/* How a send refused with a provider error code is retried (WHATSAPP.md "Provider errors"):
+ * not at all for the window, undeliverable, template, bad-request and auth errors and every code
+ * not listed; with the sender's exponential backoff for the transient ones (1, 2, 4, 80007,
+ * 130429, 131000, 131016, 131057, 133004); and for the pair rate limit (131056: too many
+ * messages to one customer) after 4^n seconds for that recipient only. */
+enum pl_retry { PL_RETRY_NONE = 0, PL_RETRY_BACKOFF = 1, PL_RETRY_RECIPIENT = 2 };
+enum pl_retry pl_rules_retryable(long code);
 
 /* ---- templates (definitions and send-time parameters) ---- */
 

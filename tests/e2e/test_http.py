@@ -2,6 +2,7 @@
 /healthz, /metrics, and the trigger endpoint. Each test returns None on success or raises."""
 
 import json
+import time
 
 import harness
 
@@ -182,6 +183,28 @@ def test_provider_500_then_200_delivers_once(binary):
         assert len(provider.sends()) == 3, provider.sends()
         assert all(s == sends[0] for s in sends)
         assert "send_retry" in p.log()
+    with_parley(binary, run)
+
+
+def test_pair_rate_limit_backs_off_that_recipient_only(binary):
+    """131056 (too many messages to one customer) holds that contact's queue for 4^n s (1 s the
+    first time); another contact's message goes out meanwhile."""
+    def run(p, provider):
+        provider.responses.append((400, {"error": {"message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+                                                   "code": 131056}}))
+        assert p.post_webhook(harness.text_webhook("a", wa_id="79990000001")) == 200
+        provider.wait_sends(1)
+        refused = time.time()
+        assert p.post_webhook(harness.text_webhook("b", wa_id="79990000002")) == 200
+        provider.wait_sends(2)
+        assert provider.sends()[1]["to"] == "79990000002"
+        assert time.time() - refused < 0.9  # not held behind the other contact's back-off
+        provider.wait_sends(3, timeout=5)
+        waited = time.time() - refused
+        assert provider.sends()[2]["to"] == "79990000001"
+        assert 0.9 <= waited < 3, waited
+        p.wait_idle(2)
+        assert len(provider.sends()) == 3
     with_parley(binary, run)
 
 
