@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #define TRIGGER_WAIT_S             30
 #define RETRY_AFTER_STORE_ERROR_MS 500
 #define TURN_MAX                   128 /* events in one turn */
+#define RELOAD_SLICE               256 /* backlog events read back per turn of the state lock (at most) */
 #define STATUS_RETRIES             20 /* an unmatched status waits up to 20 x 500 ms for its send */
 #define STATUS_RETRY_MS            500
 #define HELD_RETRY_MS              1000 /* events of a channel with no loaded script: retried this often */
@@ -90,6 +92,7 @@ struct report {
 /* A message a handler queued: its outbox row in the turn's commit, then the sender. */
 struct staged {
     struct staged *next;
+    long long id; /* its outbox row, once committed */
     char *local_id, *channel, *phone_number_id, *contact, *kind, *body, *template_name;
 };
 
@@ -136,11 +139,18 @@ struct pl_engine {
      * back from the inbox, in order, as the queue drains (memory stays flat under a backlog). */
     size_t queue_max; /* the config's, read once (the ingest thread reads it) */
     int spilled;
-    long long spill_after;   /* every pending inbox row after this one is out of memory */
-    long long last_rowid;    /* the newest inbox row queued in memory */
-    unsigned long spills;    /* events left out so far (to tell a read-back it raced one) */
+    long long spill_after; /* every pending inbox row after this one is out of memory */
+    long long last_rowid;  /* the newest inbox row queued in memory */
+    unsigned long spills;  /* events left out so far (to tell a read-back it raced one) */
+    size_t reloaded;       /* events read back by the current slice (engine thread only) */
+    /* Committed messages wait for the sender in memory up to queue_max; past that they wait only
+     * as queued outbox rows, read back in order as the sender drains (engine thread only). */
+    int out_spilled;         /* some queued outbox rows after out_after are not in the sender */
+    long long out_after;     /* every queued outbox row up to this id is in the sender (or done) */
+    size_t out_unread;       /* about how many wait in the outbox only (for /healthz) */
     unsigned long long done; /* events run so far */
     size_t outbox;           /* messages queued or in flight, as of the last turn */
+    size_t sending;          /* of those, the ones in the sender's memory (at most queue_max) */
     size_t waiting;          /* deferred events, as of the last turn */
     int stopping;
     long grace_ms;
@@ -1049,6 +1059,8 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
         if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->contact, r->kind, r->body,
                                 r->template_name, now, &err) != 0)
             goto rollback;
+        else
+            r->id = pl_store_last_id(e->store);
     for (struct finish *f = t->finishes; f != NULL; f = f->next)
         if (pl_store_inbox_finish(e->store, f->rowid, f->state, f->code, f->message, &err) != 0)
             goto rollback;
@@ -1166,11 +1178,17 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
         }
         return again;
     }
-    for (struct staged *s = t.sends; s != NULL; s = s->next)
-        if (pl_outbound_enqueue(e->out, s->local_id, s->channel, s->phone_number_id, s->contact,
-                                s->kind, s->body, 0) != 0)
-            pl_log(PL_LOG_ERROR, PL_FIELDS("channel", s->channel, "message", s->local_id),
-                   "out of memory queueing a message; it stays queued in the store");
+    for (struct staged *s = t.sends; s != NULL; s = s->next) {
+        /* in commit order: once one waits in the outbox only, every later one does too */
+        if (!e->out_spilled && pl_outbound_pending(e->out) < e->queue_max &&
+            pl_outbound_enqueue(e->out, s->local_id, s->channel, s->phone_number_id, s->contact,
+                                s->kind, s->body, 0) == 0) {
+            e->out_after = s->id;
+            continue;
+        }
+        e->out_spilled = 1;
+        e->out_unread++;
+    }
     turn_clear(&t);
     while (events != NULL) {
         struct queued *q = events;
@@ -1314,6 +1332,7 @@ static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
         q->ev.data = copy;
     }
     q->rowid = rowid;
+    e->reloaded++;
     pthread_mutex_lock(&e->lock);
     if (e->tail != NULL)
         e->tail->next = q;
@@ -1327,28 +1346,80 @@ static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
     return 0;
 }
 
-static void reload_spilled(struct pl_engine *e)
+/* One slice of a read-back: at most `slice` rows after the engine's mark go into memory. */
+typedef int (*slice_fn)(struct pl_engine *e, size_t slice, struct pl_error *err);
+
+/* Read back up to want rows, in slices, each with the state connection's turn held (see
+ * pl_engine_store): the ingest thread commits webhooks between them instead of waiting for the
+ * whole read-back. Returns -1 on a store error (logged), 1 when a slice came short (nothing is
+ * left behind), else 0. */
+static int read_back(struct pl_engine *e, size_t want, slice_fn read)
 {
     struct pl_error err;
-    pthread_mutex_lock(&e->lock);
-    int go = e->spilled && e->depth < e->queue_max / 2;
-    long long after = e->spill_after;
-    unsigned long spills = e->spills;
-    pthread_mutex_unlock(&e->lock);
-    if (!go)
-        return;
-    pl_store_hold();
-    int rc = pl_store_inbox_pending_after(e->store, after, e->queue_max / 2, reload_one, e, &err);
-    pl_store_release();
+    size_t most = e->queue_max / 8 < RELOAD_SLICE ? e->queue_max / 8 + 1 : RELOAD_SLICE;
+    size_t got, slice;
+    int rc;
+    do {
+        slice = want < most ? want : most;
+        e->reloaded = 0;
+        pl_store_hold();
+        rc = read(e, slice, &err);
+        pl_store_release();
+        got = e->reloaded;
+        want -= got;
+        if (got == slice && want > 0)
+            sched_yield(); /* let a waiting group commit take the turn */
+    } while (rc == 0 && got == slice && want > 0);
     if (rc != 0) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("event", "backlog"), "%s", err.msg);
-        return;
+        return -1;
     }
+    return got < slice;
+}
+
+static int inbox_slice(struct pl_engine *e, size_t slice, struct pl_error *err)
+{
+    pthread_mutex_lock(&e->lock);
+    long long after = e->spill_after;
+    pthread_mutex_unlock(&e->lock);
+    return pl_store_inbox_pending_after(e->store, after, slice, reload_one, e, err);
+}
+
+static void reload_spilled(struct pl_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    int go = e->spilled && e->depth < e->queue_max / 2;
+    unsigned long spills = e->spills;
+    pthread_mutex_unlock(&e->lock);
+    if (!go || read_back(e, e->queue_max / 2, inbox_slice) < 0)
+        return;
     pthread_mutex_lock(&e->lock);
     /* caught up, and nothing was left out while we read: new events may stay in memory again */
     if (e->spills == spills && e->depth < e->queue_max / 2)
         e->spilled = 0;
     pthread_mutex_unlock(&e->lock);
+}
+
+static int recover_send(void *ud, long long id, const char *local_id, const char *channel,
+                        const char *contact, const char *kind, const char *body,
+                        long long created_at);
+
+static int outbox_slice(struct pl_engine *e, size_t slice, struct pl_error *err)
+{
+    return pl_store_outbox_queued(e->store, e->out_after, slice, recover_send, e, err);
+}
+
+/* Read queued outbox rows back into the sender once it has drained to half of queue_max. A
+ * short slice means none is left behind: new messages may go to the sender directly again. */
+static void reload_messages(struct pl_engine *e)
+{
+    size_t pending = pl_outbound_pending(e->out);
+    if (!e->out_spilled || pending >= e->queue_max / 2)
+        return;
+    if (read_back(e, e->queue_max - pending, outbox_slice) == 1) {
+        e->out_spilled = 0;
+        e->out_unread = 0;
+    }
 }
 
 /* ---- the thread ---- */
@@ -1416,20 +1487,24 @@ static void *engine_main(void *arg)
         }
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
-        else if (e->reports != NULL || e->depth > 0 || e->spilled)
-            timeout = 0; /* work waiting, in memory or (spilled) in the inbox */
+        else if (e->reports != NULL || e->depth > 0 || e->spilled ||
+                 (e->out_spilled && pl_outbound_pending(e->out) < e->queue_max / 2))
+            timeout = 0; /* work waiting, in memory or (spilled) in the inbox or the outbox */
         pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
         struct queued *q = take_deferred(e, take_all(e, again, &stopping), 0);
         again = NULL;
         if (q != NULL || e->reports != NULL)
             again = run_turn(e, q, &ran);
         /* only now, with every acceptance so far recorded, may new transfers start */
-        if (e->reports == NULL)
+        if (e->reports == NULL) {
+            reload_messages(e);
             pl_outbound_start(e->out);
+        }
         /* one update, so a reader never sees an event done before its sends are counted */
         pthread_mutex_lock(&e->lock);
         e->done += ran;
-        e->outbox = pl_outbound_pending(e->out);
+        e->sending = pl_outbound_pending(e->out);
+        e->outbox = e->sending + e->out_unread;
         e->waiting = e->ndeferred;
         pthread_mutex_unlock(&e->lock);
         pl_metrics_set("parley_outbox_depth", "", (double)pl_outbound_pending(e->out));
@@ -1443,7 +1518,9 @@ static void *engine_main(void *arg)
             }
             int late = now.tv_sec > stop_at.tv_sec ||
                        (now.tv_sec == stop_at.tv_sec && now.tv_nsec >= stop_at.tv_nsec);
-            if ((pl_outbound_pending(e->out) == 0 && e->reports == NULL && again == NULL) || late)
+            if ((pl_outbound_pending(e->out) == 0 && !e->out_spilled && e->reports == NULL &&
+                 again == NULL) ||
+                late)
                 break;
         }
     }
@@ -1467,10 +1544,10 @@ static void *engine_main(void *arg)
         none = q->next;
         free_queued(q);
     }
-    if (pl_outbound_pending(e->out) > 0)
+    if (pl_outbound_pending(e->out) + e->out_unread > 0)
         pl_log(PL_LOG_WARN, PL_FIELDS("event", "stop"),
                "%zu messages not sent yet; they stay queued and go out after the restart",
-               pl_outbound_pending(e->out));
+               pl_outbound_pending(e->out) + e->out_unread);
     return NULL;
 }
 
@@ -1521,11 +1598,16 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     return e;
 }
 
-static int recover_send(void *ud, const char *local_id, const char *channel, const char *contact,
-                        const char *kind, const char *body, long long created_at)
+static int recover_send(void *ud, long long id, const char *local_id, const char *channel,
+                        const char *contact, const char *kind, const char *body,
+                        long long created_at)
 {
     struct pl_engine *e = ud;
     struct channel *ch = channel_by_id(e, channel);
+    e->out_after = id;
+    e->reloaded++;
+    if (e->out_unread > 0)
+        e->out_unread--;
     if (ch == NULL) {
         pl_log(PL_LOG_WARN, PL_FIELDS("channel", channel, "message", local_id),
                "a queued message's channel is no longer configured; it stays queued");
@@ -1545,8 +1627,17 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     /* at most a queue's worth in memory; the rest is read back as the queue drains */
     e->spilled = 1;
     pl_store_hold();
-    rc = pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0 ||
-         pl_store_outbox_queued(e->store, recover_send, e, err) != 0;
+    rc = pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0;
+    e->reloaded = 0;
+    rc = rc || pl_store_outbox_queued(e->store, 0, e->queue_max, recover_send, e, err) != 0;
+    if (rc == 0 && e->reloaded == e->queue_max) { /* maybe more: read back as the sender drains */
+        long long counts[PL_OUT_FAILED + 1];
+        e->out_spilled = 1;
+        if (pl_store_outbox_counts(e->store, NULL, counts, err) == 0)
+            e->out_unread = counts[PL_OUT_QUEUED] > (long long)e->queue_max
+                                ? (size_t)(counts[PL_OUT_QUEUED] - (long long)e->queue_max)
+                                : 1;
+    }
     pl_store_release();
     if (rc != 0)
         return -1;
@@ -1904,6 +1995,7 @@ char *pl_engine_health(struct pl_engine *e)
                         json_pack("{s:I,s:I,s:I}", "queued", (json_int_t)e->depth, "done",
                                   (json_int_t)e->done, "waiting", (json_int_t)e->waiting));
     json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
+    json_object_set_new(root, "sending", json_integer((json_int_t)e->sending));
     pthread_mutex_unlock(&e->lock);
     json_object_set_new(root, "channels", chans);
     if (degraded)

@@ -999,6 +999,11 @@ const char *pl_out_state_name(enum pl_out_state st)
 }
 
 /* A local_id already in the outbox is an error (UNIQUE constraint). */
+long long pl_store_last_id(struct pl_store *s)
+{
+    return (long long)sqlite3_last_insert_rowid(s->db);
+}
+
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
                         const char *contact, const char *kind, const char *body,
                         const char *template_name, long long created_at, struct pl_error *err)
@@ -1100,23 +1105,25 @@ static void queued_row_clear(struct queued_row *r)
     free(r->body);
 }
 
-int pl_store_outbox_queued(struct pl_store *s,
-                           int (*fn)(void *ud, const char *local_id, const char *channel,
-                                     const char *contact, const char *kind, const char *body,
-                                     long long created_at),
+int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
+                           int (*fn)(void *ud, long long id, const char *local_id,
+                                     const char *channel, const char *contact, const char *kind,
+                                     const char *body, long long created_at),
                            void *ud, struct pl_error *err)
 {
     struct queued_row rows[ITER_BATCH];
-    long long last = 0;
-    size_t n, i;
+    long long last = after;
+    size_t n, i, want = ITER_BATCH, seen = 0;
     int rc = 0;
 
     do {
         sqlite3_stmt *st = stmt(s, ST_OUT_QUEUED);
         int step, bad = 0;
 
+        if (max > 0 && max - seen < ITER_BATCH)
+            want = max - seen;
         sqlite3_bind_int64(st, 1, last);
-        sqlite3_bind_int(st, 2, ITER_BATCH);
+        sqlite3_bind_int(st, 2, (int)want);
         n = 0;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             struct queued_row *r = &rows[n++];
@@ -1136,14 +1143,15 @@ int pl_store_outbox_queued(struct pl_store *s,
             rc = db_error(s, err, "outbox_queued");
         done(st);
         for (i = 0; i < n; i++) {
-            if (rc == 0 && fn(ud, rows[i].local_id, rows[i].channel, rows[i].contact, rows[i].kind,
-                              rows[i].body, rows[i].created_at) != 0)
+            if (rc == 0 && fn(ud, rows[i].id, rows[i].local_id, rows[i].channel, rows[i].contact,
+                              rows[i].kind, rows[i].body, rows[i].created_at) != 0)
                 rc = -1;
             queued_row_clear(&rows[i]);
         }
+        seen += n;
         if (n > 0)
             last = rows[n - 1].id;
-    } while (rc == 0 && n == ITER_BATCH);
+    } while (rc == 0 && n == want && (max == 0 || seen < max));
     return rc;
 }
 

@@ -162,15 +162,21 @@ int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char
                             const char *template_name, const char *job, long long created_at,
                             struct pl_error *err);
 
-/* Call fn for every QUEUED message in creation order (recovery after a restart), with the time
- * it was queued (unix seconds: its maximum age counts from then, across restarts). Skips the rows
+/* Call fn for the QUEUED messages after outbox id `after`, at most max of them (0: all), in
+ * creation order (recovery after a restart, and messages read back for the sender), with each
+ * row's id and the time it was queued (unix seconds: its maximum age counts from then, across
+ * restarts). Skips the rows
  * of broadcast jobs (outbox.broadcast not NULL): the `parley broadcast` process that queued
  * them sends them again when the job resumes, so the server must not send them too. */
-int pl_store_outbox_queued(struct pl_store *s,
-                           int (*fn)(void *ud, const char *local_id, const char *channel,
-                                     const char *contact, const char *kind, const char *body,
-                                     long long created_at),
+int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
+                           int (*fn)(void *ud, long long id, const char *local_id,
+                                     const char *channel, const char *contact, const char *kind,
+                                     const char *body, long long created_at),
                            void *ud, struct pl_error *err);
+
+/* The id of the row the last insert on this connection added (the outbox's id after
+ * pl_store_outbox_add). */
+long long pl_store_last_id(struct pl_store *s);
 
 /* Counts per state for a channel (NULL: all channels); counts has PL_OUT_FAILED + 1 slots. */
 int pl_store_outbox_counts(struct pl_store *s, const char *channel, long long *counts,

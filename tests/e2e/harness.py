@@ -47,6 +47,8 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body in one write: two small writes meet Nagle and delayed ACKs (40 ms)
+            wbufsize = 1 << 16
 
             def log_message(self, *args):
                 pass

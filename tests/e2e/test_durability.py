@@ -185,6 +185,62 @@ def test_kill_9_under_load_loses_no_acknowledged_event(binary):
         provider.close()
 
 
+def post_backlog(p, n, contacts, prefix):
+    """Post n text webhooks from `contacts` contacts in turn; returns the texts, in order."""
+    sent = []
+    for i in range(n):
+        text = "m%03d" % i
+        assert p.post_webhook(harness.text_webhook(text, wa_id="799%04d%04d" % (contacts, i % contacts),
+                                                   msg_id="wamid.%s%d" % (prefix, i))) == 200
+        sent.append(text)
+    return sent
+
+
+def watch_backlog(p, n, sample):
+    """Poll /healthz until n events are done and the outbox is empty; sample(h) each time."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        h = p.health()
+        sample(h)
+        if h["events"]["done"] >= n and h["outbox"] == 0:
+            return
+        time.sleep(0.01)
+
+
+def check_once_in_order(replies, bodies, sent):
+    """Every text answered exactly once, and each contact's replies in the order it wrote."""
+    assert sorted(bodies) == sent, "lost or duplicated: %d replies" % len(bodies)
+    for to in {r["to"] for r in replies}:
+        mine = [b for r, b in zip(replies, bodies) if r["to"] == to]
+        assert mine == sorted(mine), "reordered for a contact: %s" % mine
+
+
+def test_messages_past_queue_max_wait_in_the_outbox_and_go_out_in_order(binary):
+    """A provider slower than the scenario: past queue_max (100) committed messages wait as
+    outbox rows, not in the sender's memory, and every one goes out once, in order per contact."""
+    def one_connection(p):
+        with open(p.config) as f:
+            cfg = json.load(f)
+        cfg["provider"]["max_connections"] = 1
+        with open(p.config, "w") as f:
+            json.dump(cfg, f)
+
+    def go(p, provider):
+        provider.delay = 0.001  # one connection, a few ms a send: the sender falls behind
+        sent = post_backlog(p, 300, 10, "O")
+        seen = {"peak": 0, "spilled": 0}
+
+        def sample(h):
+            seen["peak"] = max(seen["peak"], h["sending"])
+            seen["spilled"] = max(seen["spilled"], h["outbox"] - h["sending"])
+        watch_backlog(p, 300, sample)
+        replies = provider.wait_sends(300)
+        check_once_in_order(replies, [r["text"]["body"].split(" #")[0] for r in replies], sent)
+        assert seen["spilled"] > 0, "the backlog never waited in the outbox"
+        assert seen["peak"] <= 100, "more than queue_max messages held by the sender: %d" % seen["peak"]
+    harness.with_parley(binary, {"main.lua": COUNTER}, go, setup=one_connection, extra={"queue_max": 100})
+
+
 def test_a_backlog_past_queue_max_waits_in_the_inbox_and_is_answered_in_order(binary):
     """With queue_max 100 and a slow scenario, hundreds of acknowledged webhooks wait in the
     inbox, not in memory, and every one is answered once, in order per contact."""
@@ -197,26 +253,15 @@ end }
     provider = harness.FakeProvider()
     p = harness.Parley(binary, {"main.lua": slow}, provider=provider, extra={"queue_max": 100}).start()
     try:
-        sent = []
-        for i in range(400):  # 20 contacts: a contact's replies go one at a time, in order
-            text = "m%03d" % i
-            assert p.post_webhook(harness.text_webhook(text, wa_id="7990000%04d" % (i % 20),
-                                                       msg_id="wamid.Q%d" % i)) == 200
-            sent.append(text)
-        peak = 0
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            h = p.health()
-            peak = max(peak, h["events"]["queued"])
-            if h["events"]["done"] >= 400 and h["outbox"] == 0:
-                break
-            time.sleep(0.02)
+        sent = post_backlog(p, 400, 20, "Q")  # a contact's replies go one at a time, in order
+        seen = {"peak": 0}
+
+        def sample(h):
+            seen["peak"] = max(seen["peak"], h["events"]["queued"])
+        watch_backlog(p, 400, sample)
         replies = provider.wait_sends(400)
-        bodies = [s["text"]["body"][3:] for s in replies]
-        assert sorted(bodies) == sent, "lost or duplicated: %d replies" % len(bodies)
-        for k in range(20):  # in order for each contact
-            mine = [b for s, b in zip(replies, bodies) if s["to"] == "7990000%04d" % k]
-            assert mine == sorted(mine), "reordered for a contact: %s" % mine
+        check_once_in_order(replies, [r["text"]["body"][3:] for r in replies], sent)
+        peak = seen["peak"]
         assert peak <= 100, "more than queue_max events held in memory: %d" % peak
         assert p.stop() == 0
     finally:

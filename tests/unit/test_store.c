@@ -690,14 +690,16 @@ struct queued_seen {
     char ids[8][32];
     char bodies[8][32];
     long long created[8];
+    long long last_id;
     size_t n;
     int stop_after;
 };
 
-static int on_queued(void *ud, const char *local_id, const char *channel, const char *contact,
-                     const char *kind, const char *body, long long created_at)
+static int on_queued(void *ud, long long id, const char *local_id, const char *channel,
+                     const char *contact, const char *kind, const char *body, long long created_at)
 {
     struct queued_seen *q = ud;
+    q->last_id = id;
 
     (void)channel;
     (void)contact;
@@ -735,7 +737,7 @@ static void test_outbox_misc(void)
     CHECK_INT(pl_store_outbox_add(s, "D", "shop", "7004", "text", "four", NULL, 4, &err), 0);
     CHECK_INT(pl_store_outbox_sent(s, "C", "wamid.C", 10, &err), 0);
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, on_queued, &q, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, &err), 0);
     CHECK_INT(q.n, 3);
     CHECK_STR(q.ids[0], "A");
     CHECK_STR(q.ids[1], "B");
@@ -745,10 +747,32 @@ static void test_outbox_misc(void)
     CHECK_INT(q.created[0], 1); /* when each was queued: the maximum age counts from there */
     CHECK_INT(q.created[2], 4);
 
+    UNIT_CASE("queued messages after an id, at most max (the sender's read-back)");
+    long long a_id = 0;
+    memset(&q, 0, sizeof q);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 1, on_queued, &q, &err), 0);
+    CHECK_INT(q.n, 1);
+    CHECK_STR(q.ids[0], "A");
+    a_id = q.last_id;
+    memset(&q, 0, sizeof q);
+    CHECK_INT(pl_store_outbox_queued(s, a_id, 1, on_queued, &q, &err), 0);
+    CHECK_INT(q.n, 1);
+    CHECK_STR(q.ids[0], "B");
+    memset(&q, 0, sizeof q);
+    CHECK_INT(pl_store_outbox_queued(s, a_id, 10, on_queued, &q, &err), 0);
+    CHECK_INT(q.n, 2); /* B and D: C was sent */
+    CHECK_STR(q.ids[1], "D");
+    memset(&q, 0, sizeof q);
+    CHECK_INT(pl_store_outbox_queued(s, q.last_id + 100, 0, on_queued, &q, &err), 0);
+    CHECK_INT(q.n, 0);
+    char db_path[256];
+    tmp_path(db_path, sizeof db_path, "outbox2.db");
+    CHECK_INT(pl_store_last_id(s), raw_int(db_path, "SELECT id FROM outbox WHERE local_id = 'D'"));
+
     UNIT_CASE("the queued scan stops when the callback says so");
     memset(&q, 0, sizeof q);
     q.stop_after = 2;
-    CHECK_INT(pl_store_outbox_queued(s, on_queued, &q, &err), -1);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, &err), -1);
     CHECK_INT(q.n, 2);
 
     UNIT_CASE("counts per channel and for all");
@@ -1359,10 +1383,12 @@ static int collect_job(void *ud, const struct pl_broadcast_row *b)
     return 0;
 }
 
-static int count_queued(void *ud, const char *local_id, const char *channel, const char *contact,
-                        const char *kind, const char *body, long long created_at)
+static int count_queued(void *ud, long long id, const char *local_id, const char *channel,
+                        const char *contact, const char *kind, const char *body,
+                        long long created_at)
 {
     char *buf = ud;
+    (void)id;
     (void)created_at;
     (void)channel;
     (void)contact;
@@ -1491,7 +1517,7 @@ static void test_broadcast_jobs(void)
               0);
     CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "7002", "template", "{}", "promo", 3, &err), 0);
     buf[0] = '\0';
-    CHECK_INT(pl_store_outbox_queued(s, count_queued, buf, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, count_queued, buf, &err), 0);
     CHECK_STR(buf, "m1;m2;");
     char dbpath[256];
     tmp_path(dbpath, sizeof dbpath, "broadcast.db");
