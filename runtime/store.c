@@ -548,7 +548,15 @@ struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error 
              "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; "
              "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
              sync_full ? "FULL" : "NORMAL");
-    if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+    /* Switching a new file to WAL can meet another connection doing the same; SQLite then
+     * answers SQLITE_BUSY at once, without the busy handler: try again for up to about 5 s. */
+    int rc, tries = 0;
+    while ((rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK &&
+           (rc & 0xff) == SQLITE_BUSY && tries++ < 500) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc != SQLITE_OK) {
         pl_error_set(err, "store", "%s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
