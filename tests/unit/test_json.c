@@ -8,6 +8,7 @@
  * repository root. */
 #include "json.h"
 #include "failing_alloc.h"
+#include "read_file.h"
 #include "unit.h"
 
 #include <dirent.h>
@@ -600,27 +601,6 @@ static void add_doc(const char *name, const char *buf, size_t len)
     d->len = len;
     snprintf(d->name, sizeof d->name, "%s", name);
     ndocs++;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf != NULL)
-            *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
 }
 
 static int by_name(const void *a, const void *b)

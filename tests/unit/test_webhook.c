@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "failing_alloc.h"
+#include "read_file.h"
 #include "unit.h"
 #include "webhook.h"
 
@@ -573,29 +574,6 @@ static const struct event_case {
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf != NULL) {
-            buf[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 static int parse_fixture(const char *file, struct pl_event_batch *b)
 {
