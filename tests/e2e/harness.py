@@ -316,6 +316,31 @@ class Parley:
         raise AssertionError("log never matched %r:\n%s" % (pattern, self.log()[-3000:]))
 
 
+def shutdown(p, provider):
+    """After a test, pass or fail: stop parley (a failed stop was already reported), remove its
+    folder and stop the fake provider."""
+    try:
+        p.stop()
+    except AssertionError:
+        pass
+    p.cleanup()
+    provider.close()
+
+
+# Two approved templates in Meta's registry form (GET /<waba>/message_templates): one with a text
+# header, positional parameters and URL + quick-reply buttons, one with a named parameter.
+TEMPLATES = [
+    {"name": "order_shipped", "language": "ru", "status": "APPROVED", "category": "UTILITY",
+     "components": [
+         {"type": "HEADER", "format": "TEXT", "text": "Заказ {{1}}"},
+         {"type": "BODY", "text": "Здравствуйте, {{1}}! Заказ {{2}} отправлен."},
+         {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Отследить", "url": "https://example.com/track/{{1}}"},
+                                         {"type": "QUICK_REPLY", "text": "Спасибо"}]}]},
+    {"name": "promo", "language": "ru", "status": "APPROVED", "category": "MARKETING", "parameter_format": "NAMED",
+     "components": [{"type": "BODY", "text": "Скидка для вас, {{first_name}}!"}]},
+]
+
+
 def with_parley(binary, scripts, fn, setup=None, **kw):
     """Start parley (with a local FakeProvider) on scripts, run fn(p, provider), and require a
     clean stop: exit status 0 and no sanitizer report. setup(p) may write files before start."""
@@ -329,9 +354,4 @@ def with_parley(binary, scripts, fn, setup=None, **kw):
         rc = p.stop()
         assert rc == 0, "parley exited %d" % rc
     finally:
-        try:
-            p.stop()
-        except AssertionError:
-            pass
-        p.cleanup()
-        provider.close()
+        shutdown(p, provider)

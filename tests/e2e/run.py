@@ -128,12 +128,7 @@ def run_case(parley_bin, case):
                 return "a send went to %s" % r["path"]
         return None
     finally:
-        try:
-            p.stop()
-        except AssertionError:
-            pass
-        p.cleanup()
-        provider.close()
+        harness.shutdown(p, provider)
 
 
 def main():

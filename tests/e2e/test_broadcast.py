@@ -17,16 +17,7 @@ import harness
 
 WABA_ID = "102290129340398"
 
-REGISTRY = {"data": [
-    {"name": "order_shipped", "language": "ru", "status": "APPROVED", "category": "UTILITY",
-     "components": [
-         {"type": "HEADER", "format": "TEXT", "text": "Заказ {{1}}"},
-         {"type": "BODY", "text": "Здравствуйте, {{1}}! Заказ {{2}} отправлен."},
-         {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Отследить", "url": "https://example.com/track/{{1}}"},
-                                         {"type": "QUICK_REPLY", "text": "Спасибо"}]}]},
-    {"name": "promo", "language": "ru", "status": "APPROVED", "category": "MARKETING", "parameter_format": "NAMED",
-     "components": [{"type": "BODY", "text": "Скидка для вас, {{first_name}}!"}]},
-]}
+REGISTRY = {"data": harness.TEMPLATES}
 
 SCRIPT = """
 return {

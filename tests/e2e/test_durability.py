@@ -180,9 +180,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(binary):
         assert p.stop() == 0
     finally:
         stop.set()
-        p.stop()
-        p.cleanup()
-        provider.close()
+        harness.shutdown(p, provider)
 
 
 def post_backlog(p, n, contacts, prefix):
@@ -265,6 +263,4 @@ end }
         assert peak <= 100, "more than queue_max events held in memory: %d" % peak
         assert p.stop() == 0
     finally:
-        p.stop()
-        p.cleanup()
-        provider.close()
+        harness.shutdown(p, provider)

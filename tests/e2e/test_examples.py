@@ -116,9 +116,4 @@ def test_insurance_questionnaire_start_to_finish(binary):
         assert "level=error" not in p.log(), p.log()
         assert p.stop() == 0
     finally:
-        try:
-            p.stop()
-        except AssertionError:
-            pass
-        p.cleanup()
-        provider.close()
+        harness.shutdown(p, provider)

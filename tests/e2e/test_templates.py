@@ -8,15 +8,7 @@ import time
 
 import harness
 
-REGISTRY = {"data": [
-    {"name": "order_shipped", "language": "ru", "status": "APPROVED", "category": "UTILITY",
-     "components": [
-         {"type": "HEADER", "format": "TEXT", "text": "Заказ {{1}}"},
-         {"type": "BODY", "text": "Здравствуйте, {{1}}! Заказ {{2}} отправлен."},
-         {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Отследить", "url": "https://example.com/track/{{1}}"},
-                                         {"type": "QUICK_REPLY", "text": "Спасибо"}]}]},
-    {"name": "promo", "language": "ru", "status": "APPROVED", "category": "MARKETING",
-     "components": [{"type": "BODY", "text": "Скидка для вас, {{first_name}}!"}], "parameter_format": "NAMED"},
+REGISTRY = {"data": harness.TEMPLATES + [
     {"name": "pending_one", "language": "ru", "status": "PENDING", "category": "UTILITY",
      "components": [{"type": "BODY", "text": "Скоро"}]},
 ]}
