@@ -17,10 +17,9 @@
 #include "metrics.h"
 #include "sandbox.h"
 
-#define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS  60000
-#define MAX_AGE_MS    (24LL * 3600 * 1000) /* a message not accepted within a day fails */
-#define ERR_BODY_MAX  (64 * 1024)
+#define RETRY_START_MS 1000 /* a transfer that could not even start is tried again after this */
+#define MAX_AGE_MS     (24LL * 3600 * 1000) /* a message not accepted within a day fails */
+#define ERR_BODY_MAX   (64 * 1024)
 
 /* ---- the request body ---- */
 
@@ -575,18 +574,10 @@ static void unlink_msg(struct pl_outbound *o, struct msg *m)
 
 static long long backoff_ms(struct pl_outbound *o, struct msg *m, long code)
 {
-    long long ms;
-    if (code >= 0 && pl_rules_retryable(code) == PL_RETRY_RECIPIENT) { /* 4^n s, this contact */
-        ms = 1000;
-        for (int i = 1; i < m->attempts && ms < RETRY_CAP_MS * 10; i++)
-            ms *= 4;
+    enum pl_retry how = code >= 0 ? pl_rules_retryable(code) : PL_RETRY_BACKOFF;
+    long long ms = pl_rules_retry_wait_ms(how, m->attempts);
+    if (how == PL_RETRY_RECIPIENT) /* this contact's queue only, not jittered */
         return ms;
-    }
-    ms = RETRY_BASE_MS;
-    for (int i = 1; i < m->attempts && ms < RETRY_CAP_MS; i++)
-        ms *= 2;
-    if (ms > RETRY_CAP_MS)
-        ms = RETRY_CAP_MS;
     o->rng = o->rng * 1103515245u + 12345u;
     return ms / 2 + (long long)((o->rng >> 8) % (unsigned)(ms / 2 + 1)); /* jitter: 50-100% */
 }
@@ -765,7 +756,7 @@ static void start_due(struct pl_outbound *o)
             continue;
         }
         if (start_transfer(o, q->head) != 0) {
-            q->head->due_ms = now + RETRY_BASE_MS;
+            q->head->due_ms = now + RETRY_START_MS;
             push_waiting(o, q);
         }
     }

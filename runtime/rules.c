@@ -1663,6 +1663,15 @@ long pl_rules_tier_limit(const char *tier)
     return -2;
 }
 
+long long pl_rules_retry_wait_ms(enum pl_retry how, int attempts)
+{
+    int recipient = how == PL_RETRY_RECIPIENT;
+    long long ms = 1000, cap = recipient ? 1024000 : 60000;
+    for (int i = 1; i < attempts && ms < cap; i++)
+        ms *= recipient ? 4 : 2;
+    return ms < cap ? ms : cap;
+}
+
 enum pl_retry pl_rules_retryable(long code)
 {
     static const struct {

@@ -209,6 +209,11 @@ long pl_rules_tier_limit(const char *tier);
 enum pl_retry { PL_RETRY_NONE = 0, PL_RETRY_BACKOFF = 1, PL_RETRY_RECIPIENT = 2 };
 enum pl_retry pl_rules_retryable(long code);
 
+/* The wait before a retry, in ms, after `attempts` tries (1 = the first send failed): for
+ * PL_RETRY_RECIPIENT 4^(attempts-1) s up to 4^5 s (about 17 minutes); otherwise (transient codes,
+ * network errors, HTTP 5xx and 429) 2^(attempts-1) s up to 60 s, which the sender jitters. */
+long long pl_rules_retry_wait_ms(enum pl_retry how, int attempts);
+
 /* ---- templates (definitions and send-time parameters) ---- */
 
 enum pl_tpl_button_type {

@@ -1652,6 +1652,19 @@ static const struct {
     {132015, 0}, {132016, 0}, {132018, 0}, {-1, 0},
 };
 
+static const struct {
+    enum pl_retry how;
+    int attempts;
+    long long ms;
+} wait_cases[] = {
+    {PL_RETRY_BACKOFF, 1, 1000},      {PL_RETRY_BACKOFF, 2, 2000},
+    {PL_RETRY_BACKOFF, 6, 32000},     {PL_RETRY_BACKOFF, 7, 60000},
+    {PL_RETRY_BACKOFF, 40, 60000},    {PL_RETRY_RECIPIENT, 1, 1000},
+    {PL_RETRY_RECIPIENT, 2, 4000},    {PL_RETRY_RECIPIENT, 3, 16000},
+    {PL_RETRY_RECIPIENT, 6, 1024000}, {PL_RETRY_RECIPIENT, 40, 1024000},
+    {PL_RETRY_NONE, 3, 4000},
+};
+
 static void test_tiers_and_retries(void)
 {
     char name[64];
@@ -1664,6 +1677,13 @@ static void test_tiers_and_retries(void)
         snprintf(name, sizeof name, "provider error %ld", retry_cases[i].code);
         UNIT_CASE(name);
         CHECK_INT(pl_rules_retryable(retry_cases[i].code), retry_cases[i].retry);
+    }
+    for (size_t i = 0; i < sizeof wait_cases / sizeof wait_cases[0]; i++) {
+        snprintf(name, sizeof name, "retry wait: how %d, attempt %d", wait_cases[i].how,
+                 wait_cases[i].attempts);
+        UNIT_CASE(name);
+        CHECK_INT(pl_rules_retry_wait_ms(wait_cases[i].how, wait_cases[i].attempts),
+                  wait_cases[i].ms);
     }
 }
 
