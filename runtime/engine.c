@@ -43,6 +43,7 @@
 #define STATUS_RETRY_MS            500
 #define HELD_RETRY_MS              1000 /* events of a channel with no loaded script: retried this often */
 #define HELD_MAX                   50000 /* past this many waiting events, new ones fail instead */
+#define CONTACT_CACHE_MAX          20000 /* contacts remembered between turns (then dropped whole) */
 #define RELOAD_QUIET_MS            50 /* editors write in bursts: reload once they are quiet this long */
 
 struct channel {
@@ -153,9 +154,17 @@ struct pl_engine {
     size_t sending;          /* of those, the ones in the sender's memory (at most queue_max) */
     size_t waiting;          /* deferred events, as of the last turn */
     int stopping;
+    int sleeping; /* the engine thread waits in poll: new events must wake it (under lock) */
     long grace_ms;
     unsigned long long seq;
     long long clock_offset; /* seconds added to the wall clock (parley test / chat: advance) */
+    /* Contacts exactly as the state file holds them, as earlier turns read or wrote them (the
+     * thread that runs turns only): a turn starts from these instead of reading the store. All
+     * are dropped when another connection has committed (data_version changed: a broadcast
+     * recorded an opt-in), and when there are CONTACT_CACHE_MAX of them. */
+    struct pl_map *contacts;
+    size_t ncontacts;
+    long long data_version;
 };
 
 static long long now_s(void)
@@ -497,13 +506,72 @@ static void turn_clear(struct turn *t)
     memset(t, 0, sizeof *t);
 }
 
-/* The conversation's state for this turn: the overlay's, else the store's. NULL on failure. */
+static void contacts_drop(struct pl_engine *e)
+{
+    pl_map_free(e->contacts, contact_free);
+    e->contacts = NULL;
+    e->ncontacts = 0;
+}
+
+/* Before a turn: forget the remembered contacts if another connection has committed. */
+static void contacts_check(struct pl_engine *e)
+{
+    struct pl_error err;
+    long long v;
+
+    pl_store_hold();
+    int rc = pl_store_data_version(e->store, &v, &err);
+    pl_store_release();
+    if (rc != 0 || v != e->data_version)
+        contacts_drop(e);
+    e->data_version = rc == 0 ? v : -1;
+}
+
+static int contact_copy(struct pl_contact *dst, const struct pl_contact *src)
+{
+    *dst = *src;
+    dst->name = dup_or_null(src->name);
+    dst->opt_in_source = dup_or_null(src->opt_in_source);
+    dst->session = dup_or_null(src->session);
+    if ((src->name != NULL && dst->name == NULL) ||
+        (src->opt_in_source != NULL && dst->opt_in_source == NULL) ||
+        (src->session != NULL && dst->session == NULL)) {
+        pl_contact_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* After a commit: the turn's contacts (now as stored) become the remembered ones. */
+static void contacts_keep(void *ud, const char *key, void *value)
+{
+    struct pl_engine *e = ud;
+    void *old = NULL;
+
+    if (e->contacts != NULL && e->ncontacts >= CONTACT_CACHE_MAX &&
+        pl_map_get(e->contacts, key) == NULL)
+        contacts_drop(e);
+    if (e->contacts == NULL)
+        e->contacts = pl_map_new();
+    if (e->contacts == NULL || pl_map_set(e->contacts, key, value, &old) != 0) {
+        contact_free(value);
+        return;
+    }
+    if (old != NULL)
+        contact_free(old);
+    else
+        e->ncontacts++;
+}
+
+/* The conversation's state for this turn: the overlay's, else the remembered one, else the
+ * store's. NULL on failure. */
 static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, const char *channel,
                                        const char *contact)
 {
     char key[600];
-    struct pl_contact *c;
+    struct pl_contact *c, *known;
     struct pl_error err;
+    int rc;
 
     snprintf(key, sizeof key, "%s\x1f%s", channel, contact);
     c = pl_map_get(t->contacts, key);
@@ -512,9 +580,16 @@ static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, cons
     c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    pl_store_hold();
-    int rc = pl_store_contact_get(e->store, channel, contact, c, &err);
-    pl_store_release();
+    known = e->contacts != NULL ? pl_map_get(e->contacts, key) : NULL;
+    if (known != NULL) {
+        rc = contact_copy(c, known);
+        if (rc != 0)
+            pl_error_set(&err, "oom", "out of memory");
+    } else {
+        pl_store_hold();
+        rc = pl_store_contact_get(e->store, channel, contact, c, &err);
+        pl_store_release();
+    }
     if (rc != 0) {
         pl_log(PL_LOG_ERROR, PL_FIELDS("channel", channel, "contact", contact, "code", err.code),
                "%s", err.msg);
@@ -1036,7 +1111,12 @@ static void contact_put_each(void *ud, const char *key, void *value)
     if (ctx->rc != 0 || sep == NULL)
         return;
     snprintf(channel, sizeof channel, "%.*s", (int)(sep - key), key);
-    ctx->rc = pl_store_contact_put(ctx->e->store, channel, sep + 1, value, ctx->err);
+    struct pl_contact stored;
+    ctx->rc = pl_store_contact_put(ctx->e->store, channel, sep + 1, value, &stored, ctx->err);
+    if (ctx->rc == 0) { /* the turn's copy becomes the row as stored (the merge is the store's) */
+        pl_contact_clear(value);
+        *(struct pl_contact *)value = stored;
+    }
 }
 
 /* Step 3: write the turn's effects. Returns 0, or -1 (nothing written). */
@@ -1077,6 +1157,9 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
             goto rollback;
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
+    pl_map_each(t->contacts, contacts_keep, e);
+    pl_map_free(t->contacts, NULL); /* its values are the remembered contacts now */
+    t->contacts = NULL;
     return 0;
 rollback:
     pl_store_rollback(e->store);
@@ -1149,6 +1232,7 @@ static struct queued *run_turn(struct pl_engine *e, struct queued *events,
 
     if (record_reports(e, &events) != 0)
         return events;
+    contacts_check(e);
     turn_init(&t);
     int failed = t.contacts == NULL || t.triggers == NULL;
     for (struct queued *q = events; q != NULL && !failed; q = q->next) {
@@ -1489,7 +1573,14 @@ static void *engine_main(void *arg)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
         else if (e->reports != NULL || e->depth > 0 || e->spilled ||
                  (e->out_spilled && pl_outbound_pending(e->out) < e->queue_max / 2))
-            timeout = 0; /* work waiting, in memory or (spilled) in the inbox or the outbox */
+            timeout = 0;    /* work waiting, in memory or (spilled) in the inbox or the outbox */
+        if (timeout != 0) { /* sleep unless events came meanwhile; enqueue_list wakes a sleeper */
+            pthread_mutex_lock(&e->lock);
+            if (e->depth > 0)
+                timeout = 0;
+            e->sleeping = timeout != 0;
+            pthread_mutex_unlock(&e->lock);
+        }
         pl_outbound_poll(e->out, timeout, e->watch != NULL ? pl_watch_fd(e->watch) : -1);
         struct queued *q = take_deferred(e, take_all(e, again, &stopping), 0);
         again = NULL;
@@ -1502,6 +1593,7 @@ static void *engine_main(void *arg)
         }
         /* one update, so a reader never sees an event done before its sends are counted */
         pthread_mutex_lock(&e->lock);
+        e->sleeping = 0;
         e->done += ran;
         e->sending = pl_outbound_pending(e->out);
         e->outbox = e->sending + e->out_unread;
@@ -1656,7 +1748,8 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     return 0;
 }
 
-static int enqueue(struct pl_engine *e, struct queued *q)
+/* Append the list first..last (n events) to the queue; wakes the engine if it sleeps. */
+static int enqueue_list(struct pl_engine *e, struct queued *first, struct queued *last, size_t n)
 {
     pthread_mutex_lock(&e->lock);
     if (e->stopping) {
@@ -1664,24 +1757,35 @@ static int enqueue(struct pl_engine *e, struct queued *q)
         return -1;
     }
     if (e->tail != NULL)
-        e->tail->next = q;
+        e->tail->next = first;
     else
-        e->head = q;
-    e->tail = q;
-    e->depth++;
+        e->head = first;
+    e->tail = last;
+    e->depth += n;
+    int wake = e->sleeping;
+    e->sleeping = 0;
     pl_metrics_set("parley_queue_depth", "", (double)e->depth);
     pthread_mutex_unlock(&e->lock);
-    pl_outbound_wakeup(e->out);
+    if (wake)
+        pl_outbound_wakeup(e->out);
     return 0;
+}
+
+static int enqueue(struct pl_engine *e, struct queued *q)
+{
+    return enqueue_list(e, q, q, 1);
 }
 
 void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids, size_t n)
 {
+    struct queued *first = NULL, *last = NULL;
+    size_t queued = 0;
+
     for (size_t i = 0; i < n; i++) {
         long long rowid = rowids != NULL ? rowids[i] : 0;
         if (rowid != 0) {
             pthread_mutex_lock(&e->lock);
-            int spill = e->spilled || e->depth >= e->queue_max;
+            int spill = e->spilled || e->depth + queued >= e->queue_max;
             if (spill) {
                 if (!e->spilled) {
                     e->spilled = 1;
@@ -1705,11 +1809,21 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
             continue;
         }
         q->ev = evs[i];
-        q->rowid = rowids != NULL ? rowids[i] : 0;
+        q->rowid = rowid;
         memset(&evs[i], 0, sizeof evs[i]);
-        if (enqueue(e, q) != 0)
-            free_queued(q); /* stopping: it stays pending in the store */
+        if (last != NULL)
+            last->next = q;
+        else
+            first = q;
+        last = q;
+        queued++;
     }
+    if (first != NULL && enqueue_list(e, first, last, queued) != 0)
+        while (first != NULL) { /* stopping: they stay pending in the store */
+            struct queued *q = first;
+            first = q->next;
+            free_queued(q);
+        }
 }
 
 /* ---- in-process use: parley test and parley chat (no engine thread) ---- */
@@ -2041,6 +2155,7 @@ void pl_engine_free(struct pl_engine *e)
     for (size_t i = 0; i < e->nchannels; i++)
         channel_free(&e->channels[i]);
     pl_outbound_free(e->out);
+    contacts_drop(e);
     pl_store_close(e->store);
     pl_store_close(e->analytics);
     pthread_mutex_destroy(&e->analytics_lock);

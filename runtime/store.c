@@ -193,6 +193,7 @@ enum stmt_id {
     ST_RC_COUNTS,
     ST_RC_UNSENT,
     ST_CONTACT_OPT_IN,
+    ST_DATA_VERSION,
     ST_COUNT
 };
 
@@ -230,7 +231,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "THEN excluded.opt_in_source ELSE contacts.opt_in_source END, "
                        "opt_in_at = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "
                        "THEN excluded.opt_in_at ELSE contacts.opt_in_at END, "
-                       "session = excluded.session",
+                       "session = excluded.session "
+                       "RETURNING name, last_inbound, opted_in, opt_in_source, opt_in_at, session",
     [ST_OUT_ADD] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
                    "state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     [ST_OUT_SENT] = "UPDATE outbox SET state = 1, wamid = ?2, sent_at = ?3 "
@@ -315,6 +317,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                           "opt_in_at = excluded.opt_in_at WHERE opted_in = 0",
     [ST_RC_UNSENT] = "SELECT line, wa_id, state, code, detail FROM broadcast_recipients "
                      "WHERE job = ?1 AND state <> 'sent' AND line > ?2 ORDER BY line LIMIT ?3",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 struct pl_store {
@@ -921,38 +924,60 @@ int pl_store_inbox_counts(struct pl_store *s, long long *pending, long long *don
 
 /* ---- contacts and sessions ---------------------------------------------------------------- */
 
-int pl_store_contact_get(struct pl_store *s, const char *channel, const char *contact,
-                         struct pl_contact *c, struct pl_error *err)
+/* Read the contact columns (name, last_inbound, opted_in, opt_in_source, opt_in_at, session) of
+ * the row st is on into c; *bad is set when a copy ran out of memory. */
+static void read_contact(sqlite3_stmt *st, struct pl_contact *c, int *bad)
 {
-    sqlite3_stmt *st = stmt(s, ST_CONTACT_GET);
+    c->name = column_dup(st, 0, bad);
+    c->last_inbound = sqlite3_column_int64(st, 1);
+    c->opted_in = sqlite3_column_int(st, 2);
+    c->opt_in_source = column_dup(st, 3, bad);
+    c->opt_in_at = sqlite3_column_int64(st, 4);
+    c->session = column_dup(st, 5, bad);
+}
+
+/* Step a statement whose one row (or none) is a contact: into c, zeroed first. */
+static int step_contact(struct pl_store *s, sqlite3_stmt *st, struct pl_contact *c,
+                        struct pl_error *err, const char *what)
+{
     int step, bad = 0;
 
     memset(c, 0, sizeof *c);
-    bind_text(st, 1, channel);
-    bind_text(st, 2, contact);
     step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        c->name = column_dup(st, 0, &bad);
-        c->last_inbound = sqlite3_column_int64(st, 1);
-        c->opted_in = sqlite3_column_int(st, 2);
-        c->opt_in_source = column_dup(st, 3, &bad);
-        c->opt_in_at = sqlite3_column_int64(st, 4);
-        c->session = column_dup(st, 5, &bad);
+        read_contact(st, c, &bad);
+        step = sqlite3_step(st); /* past the row: RETURNING finishes its statement here */
+    }
+    if (step != SQLITE_DONE) {
+        pl_contact_clear(c);
+        int rc = db_error(s, err, what);
+        done(st);
+        return rc;
     }
     done(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return db_error(s, err, "contact_get");
     if (bad) {
         pl_contact_clear(c);
-        return oom(err, "contact_get");
+        return oom(err, what);
     }
     return 0;
 }
 
+int pl_store_contact_get(struct pl_store *s, const char *channel, const char *contact,
+                         struct pl_contact *c, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_CONTACT_GET);
+
+    bind_text(st, 1, channel);
+    bind_text(st, 2, contact);
+    return step_contact(s, st, c, err, "contact_get");
+}
+
 int pl_store_contact_put(struct pl_store *s, const char *channel, const char *contact,
-                         const struct pl_contact *c, struct pl_error *err)
+                         const struct pl_contact *c, struct pl_contact *stored,
+                         struct pl_error *err)
 {
     sqlite3_stmt *st = stmt(s, ST_CONTACT_PUT);
+    struct pl_contact row;
 
     bind_text(st, 1, channel);
     bind_text(st, 2, contact);
@@ -962,7 +987,25 @@ int pl_store_contact_put(struct pl_store *s, const char *channel, const char *co
     bind_text(st, 6, c->opt_in_source);
     sqlite3_bind_int64(st, 7, c->opt_in_at);
     bind_text(st, 8, c->session);
-    return exec_stmt(s, st, err, "contact_put");
+    int rc = step_contact(s, st, &row, err, "contact_put");
+    if (rc == 0 && stored != NULL)
+        *stored = row;
+    else
+        pl_contact_clear(&row);
+    return rc;
+}
+
+int pl_store_data_version(struct pl_store *s, long long *version, struct pl_error *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_DATA_VERSION);
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    else
+        db_error(s, err, "data_version");
+    done(st);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int pl_store_contact_opt_in(struct pl_store *s, const char *channel, const char *contact,

@@ -106,11 +106,18 @@ int pl_store_contact_get(struct pl_store *s, const char *channel, const char *co
 
 /* Insert or update (channel, contact) with c. Consent and the last inbound time only move
  * forward: a writer that read the row before another connection recorded an opt-in (a
- * broadcast) does not undo it. The session and a non-NULL name are replaced. */
+ * broadcast) does not undo it. The session and a non-NULL name are replaced. With stored not
+ * NULL, the row as it now is (the caller clears it; untouched on failure). */
 int pl_store_contact_put(struct pl_store *s, const char *channel, const char *contact,
-                         const struct pl_contact *c, struct pl_error *err);
+                         const struct pl_contact *c, struct pl_contact *stored,
+                         struct pl_error *err);
 
 void pl_contact_clear(struct pl_contact *c);
+
+/* A number that changes whenever another connection (another process, or another of this
+ * process's connections) commits to the state file; commits on s itself do not change it. A
+ * cache of what s read is valid while it stays the same. */
+int pl_store_data_version(struct pl_store *s, long long *version, struct pl_error *err);
 
 /* Record the opt-in of (channel, contact) with source and time, touching nothing else (name,
  * last inbound time and session stay as they are; a contact not yet known is created). An

@@ -247,3 +247,23 @@ def test_the_servers_daily_limit_counts_a_broadcasts_recipients(binary):
         status, body = p.trigger("shop", {"to": "70000000012", "event": "promo", "data": {"name": "Оля"}})
         assert status == 200, body
     run(binary, go, daily_limit=2)
+
+
+def test_a_broadcasts_opt_in_reaches_a_contact_the_server_already_knew(binary):
+    """The server remembers contacts between turns. A broadcast is another process: when it
+    records an opt-in, the server's next turn must see it, not the contact it remembered."""
+    import subprocess
+
+    def go(p, provider):
+        args = {"to": "70000000021", "event": "promo", "data": {"name": "Ира"}}
+        status, body = p.trigger("shop", args)
+        assert status == 422 and body["error"]["code"] == "not_opted_in", body
+        with open(os.path.join(p.dir, "list.csv"), "w") as f:
+            f.write("wa_id,first_name,opt_in\n70000000021,Ира,1\n")
+        r = subprocess.run([p.binary, "broadcast", "-c", p.config, "--channel", "shop", "--template", "promo",
+                            "--to", os.path.join(p.dir, "list.csv"), "--rate", "50"],
+                           capture_output=True, text=True, env=p.env, timeout=60)
+        assert r.returncode == 0 and "sent: 1\n" in r.stdout, (r.stdout, r.stderr)
+        status, body = p.trigger("shop", args)
+        assert status == 200, body
+    run(binary, go)

@@ -513,7 +513,7 @@ static void test_contacts(void)
     memset(&c, 0, sizeof c);
     c.last_inbound = 1750000000;
     c.session = (char *)session;
-    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, NULL, &err), 0);
     CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
     CHECK_STR(got.name, NULL);
     CHECK_STR(got.opt_in_source, NULL);
@@ -528,7 +528,7 @@ static void test_contacts(void)
     c.opt_in_source = "website form";
     c.opt_in_at = 1750000100;
     c.session = NULL;
-    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, NULL, &err), 0);
     CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
     CHECK_STR(got.name, "Анна");
     CHECK_INT(got.opted_in, 1);
@@ -543,13 +543,24 @@ static void test_contacts(void)
     c.opt_in_at = 0;
     c.last_inbound = 1; /* older than what is stored */
     c.session = (char *)"{}";
-    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &err), 0);
+    c.name = NULL;
+    struct pl_contact stored;
+    CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &stored, &err), 0);
     CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
     CHECK_INT(got.opted_in, 1);
     CHECK_STR(got.opt_in_source, "website form");
     CHECK_INT(got.opt_in_at, 1750000100);
     CHECK_INT(got.last_inbound, 1750000000);
     CHECK_STR(got.session, "{}");
+    CHECK_STR(got.name, "Анна");
+    UNIT_CASE("put gives back the row as stored: the merge, not what was put");
+    CHECK_INT(stored.opted_in, got.opted_in);
+    CHECK_STR(stored.opt_in_source, got.opt_in_source);
+    CHECK_INT(stored.opt_in_at, got.opt_in_at);
+    CHECK_INT(stored.last_inbound, got.last_inbound);
+    CHECK_STR(stored.session, got.session);
+    CHECK_STR(stored.name, got.name);
+    pl_contact_clear(&stored);
     pl_contact_clear(&got);
 
     UNIT_CASE("contacts are per channel");
@@ -899,7 +910,7 @@ static void *writer_main(void *arg)
             struct pl_contact c = {NULL, i, 0, NULL, 0, (char *)"{\"n\":1}"};
             snprintf(id, sizeof id, "local-%d", i);
             if (pl_store_outbox_add(s, id, "shop", id + 6, "text", "hi", NULL, i, &err) != 0 ||
-                pl_store_contact_put(s, "shop", id + 6, &c, &err) != 0)
+                pl_store_contact_put(s, "shop", id + 6, &c, NULL, &err) != 0)
                 w->failures++;
         }
         if (tx && (i % 10 == 9 || i == THREAD_ROWS - 1) && pl_store_commit(s, &err) != 0)
@@ -994,7 +1005,7 @@ static void *sharer_main(void *arg)
             w->failures++;
         pl_contact_clear(&got);
         if (pl_store_begin(w->s, &err) != 0 ||
-            pl_store_contact_put(w->s, "shop", "79000000001", &c, &err) != 0 ||
+            pl_store_contact_put(w->s, "shop", "79000000001", &c, NULL, &err) != 0 ||
             pl_store_commit(w->s, &err) != 0)
             w->failures++;
     }
@@ -1631,7 +1642,7 @@ static void test_contact_opt_in(void)
     if (s == NULL)
         return;
     UNIT_CASE("opt-in touches only the opt-in columns of a known contact");
-    CHECK_INT(pl_store_contact_put(s, "shop", "7001", &c, &err), 0);
+    CHECK_INT(pl_store_contact_put(s, "shop", "7001", &c, NULL, &err), 0);
     CHECK_INT(pl_store_contact_opt_in(s, "shop", "7001", "broadcast:b-1", 900, &err), 0);
     CHECK_INT(pl_store_contact_get(s, "shop", "7001", &got, &err), 0);
     CHECK_STR(got.name, "Анна");
@@ -1654,6 +1665,24 @@ static void test_contact_opt_in(void)
     CHECK_INT(got.last_inbound, 0);
     CHECK(got.name == NULL && got.session == NULL);
     pl_contact_clear(&got);
+
+    /* what the engine's contact cache relies on: its own commits keep the version, another
+     * connection's (a broadcast's opt-in) change it */
+    UNIT_CASE("data_version: the same after this connection's commit, changed after another's");
+    char path[256];
+    struct pl_store *other = pl_store_open(tmp_path(path, sizeof path, "optin.db"), 0, &err);
+    long long v0 = -1, v1 = -1, v2 = -1;
+    CHECK(other != NULL);
+    CHECK_INT(pl_store_data_version(s, &v0, &err), 0);
+    c.last_inbound = 600;
+    CHECK_INT(pl_store_contact_put(s, "shop", "7001", &c, NULL, &err), 0);
+    CHECK_INT(pl_store_data_version(s, &v1, &err), 0);
+    CHECK_INT(v1, v0);
+    if (other != NULL)
+        CHECK_INT(pl_store_contact_opt_in(other, "shop", "7003", "broadcast:b-1", 902, &err), 0);
+    CHECK_INT(pl_store_data_version(s, &v2, &err), 0);
+    CHECK(v2 != v1);
+    pl_store_close(other);
     pl_store_close(s);
 }
 
