@@ -19,9 +19,10 @@
  * and memory stays bounded however many rows are pending. */
 #define ITER_BATCH 128
 
-/* How long a log restart waits for another process's readers before it tries again at the next
- * checkpoint (the writers of this process wait for it meanwhile). */
-#define RESTART_WAIT_MS 20
+/* A log restart: passive passes (at most CATCH_UP_PASSES) until the writers add at most
+ * FINAL_PASS_FRAMES frames while one copies; then the last pass, which the writers wait for. */
+#define CATCH_UP_PASSES   8
+#define FINAL_PASS_FRAMES 128
 
 /* Keys longer than this are cut and end in a hash of the whole key (see pl_store_dedupe_key). */
 #define DEDUPE_MAX 512
@@ -594,31 +595,43 @@ void pl_store_close(struct pl_store *s)
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
+static int passive(struct pl_store *s, int *log, struct pl_error *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return db_error(s, err, "checkpoint");
+    return 0;
+}
+
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
                         struct pl_error *err)
 {
-    int log = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-        return db_error(s, err, "checkpoint");
+    int log = 0;
+    if (passive(s, &log, err) != 0)
+        return -1;
     if (log_frames != NULL)
         *log_frames = log;
-    if (restart_frames > 0 && log > restart_frames) {
-        /* Copy what the writers added during that pass, again without stopping them, so that
-         * the restart below, which they wait for, has only a few frames left to copy and sync. */
-        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            return db_error(s, err, "checkpoint");
-        /* in turn with this process's writers, so they wait on the mutex, not in busy_wait */
-        pl_store_hold();
-        sqlite3_busy_timeout(s->db, RESTART_WAIT_MS); /* a reader elsewhere: next time */
-        rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-        sqlite3_busy_handler(s->db, busy_wait, NULL);
-        pl_store_release();
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            return db_error(s, err, "checkpoint");
+    if (restart_frames <= 0 || log <= restart_frames)
+        return 0;
+    /* Catch up without stopping the writers: passes until one finds that the writers added
+     * only a few frames while the previous pass copied. Then one more pass in turn with this
+     * process's writers (on their mutex): none can add a frame meanwhile, so it copies the whole
+     * log, and the next commit starts the log over from its beginning. The writers wait for
+     * the copy of those few frames and two syncs only. */
+    for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
+        int now = 0;
+        if (passive(s, &now, err) != 0)
+            return -1;
+        int added = now - log; /* < 0: the log started over meanwhile (another process) */
+        log = now;
+        if (added <= FINAL_PASS_FRAMES) {
+            pl_store_hold();
+            int rc = passive(s, NULL, err);
+            pl_store_release();
+            return rc;
+        }
     }
-    return 0;
+    return 0; /* the writers outran the copies: again at the next checkpoint */
 }
 
 void pl_store_manual_checkpoints(struct pl_store *s)

@@ -41,11 +41,12 @@ void pl_store_release(void);
  * (pl_store_manual_checkpoints) and checkpoints from a thread of its own (pl_store_checkpoint).
  * A passive checkpoint never waits for readers or writers, but under a steady stream of commits
  * it never catches up with the log either, and the log only starts over from its beginning once
- * a checkpoint has copied all of it: so once the log holds more than restart_frames frames, the
- * checkpoint also waits for this process's writers (its turn on their mutex) and restarts the
- * log. A second passive pass first copies what the writers added during the first, so that wait
- * is the copy and sync of the few frames left: about a millisecond.
- * restart_frames 0 never restarts. *log_frames (may be NULL) gets the log's length before. */
+ * a checkpoint has copied all of it. So once the log holds more than restart_frames frames, the
+ * checkpoint makes more passive passes until the writers add only a few frames during one, and
+ * then a last pass in turn with this process's writers (on their mutex): it copies the whole log,
+ * and the next commit starts it over. The writers wait for the copy and sync of those few frames
+ * only, about a millisecond. restart_frames 0 never restarts. *log_frames (may be NULL) gets the
+ * log's length before. */
 void pl_store_manual_checkpoints(struct pl_store *s);
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
                         struct pl_error *err);
