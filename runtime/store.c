@@ -302,7 +302,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "ORDER BY line LIMIT 1",
     [ST_RC_PENDING] = "SELECT line, wa_id, params, opt_in FROM broadcast_recipients "
                       "WHERE job = ?1 AND state = 'pending' AND line > ?2 ORDER BY line LIMIT ?3",
-    [ST_RC_QUEUED] = "SELECT r.line, r.wa_id, r.local_id, o.body, o.state "
+    [ST_RC_QUEUED] = "SELECT r.line, r.wa_id, r.local_id, o.body, o.state, o.created_at "
                      "FROM broadcast_recipients r LEFT JOIN outbox o ON o.local_id = r.local_id "
                      "WHERE r.job = ?1 AND r.state = 'queued' AND r.line > ?2 "
                      "ORDER BY r.line LIMIT ?3",
@@ -1693,6 +1693,7 @@ struct rcpt_row {
     long long line;
     char *wa_id, *a, *b, *c; /* per query: params / local_id, body / code, detail */
     int n;                   /* opt_in / outbox state / recipient state */
+    long long at;            /* the outbox row's created_at (queued) */
 };
 
 static void rcpt_row_clear(struct rcpt_row *r)
@@ -1782,11 +1783,13 @@ static void decode_queued(sqlite3_stmt *st, struct rcpt_row *r, int *bad)
     r->a = column_dup(st, 2, bad);
     r->b = column_dup(st, 3, bad);
     r->n = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
+    r->at = sqlite3_column_int64(st, 5);
 }
 
 int pl_store_rcpt_queued(struct pl_store *s, const char *job,
                          int (*fn)(void *ud, long long line, const char *wa_id,
-                                   const char *local_id, const char *body, int out_state),
+                                   const char *local_id, const char *body, int out_state,
+                                   long long created_at),
                          void *ud, struct pl_error *err)
 {
     struct rcpt_row rows[ITER_BATCH];
@@ -1799,8 +1802,8 @@ int pl_store_rcpt_queued(struct pl_store *s, const char *job,
         if (count < 0)
             return -1;
         for (int i = 0; i < count; i++) {
-            if (rc == 0 &&
-                fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].b, rows[i].n) != 0)
+            if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].b, rows[i].n,
+                              rows[i].at) != 0)
                 rc = -1;
             rcpt_row_clear(&rows[i]);
         }

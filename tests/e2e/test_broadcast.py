@@ -565,3 +565,31 @@ def test_templates_sync_on_the_sandbox_writes_a_sample_that_broadcasts(binary):
         r = broadcast(p, "--channel", "shop", "--template", "order_shipped", "--to", path)
         assert r.returncode == 0 and "sent: 1\n" in r.stdout, (r.stdout, r.stderr)
     run(binary, go, provider=False, registry=None)
+
+
+def test_a_resumed_message_a_day_old_fails_instead_of_being_retried_again(binary):
+    """The maximum age of a broadcast's message counts from its commit, across a kill -9 and
+    the resume: the resume must not start the message's day over."""
+    busy = (500, {"error": {"message": "(#131000) Something went wrong", "code": 131000}})
+
+    def go(p, provider):
+        provider.responses += [busy] * 3
+        path = write_csv(p, "list.csv", SHIPPED_HEADER, shipped_rows(["79990000001"]))
+        proc = subprocess.Popen([p.binary, "broadcast", "-c", p.config, "--channel", "shop", "--template",
+                                 "order_shipped", "--to", path, "--rate", "1000", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=p.env, cwd=p.dir)
+        deadline = time.time() + 20
+        while not provider.requests and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)  # while the provider refuses it: queued, waiting to retry
+        proc.communicate()
+        with db(p) as conn:
+            assert conn.execute("select state from outbox").fetchall() == [(0,)]
+            conn.execute("update outbox set created_at = created_at - 25 * 3600")
+        tries = len(provider.requests)
+        r = broadcast(p, "--channel", "shop", "--template", "order_shipped", "--to", path, "--rate", "1000")
+        assert "resuming " in r.stderr, (r.stdout, r.stderr)
+        assert len(provider.requests) == tries + 1, "sent %d more times" % (len(provider.requests) - tries)
+        assert "failed: 1" in r.stdout, (r.stdout, r.stderr)
+        assert db(p).execute("select state, error_code from outbox").fetchall() == [(4, 131000)]
+    run(binary, go)

@@ -1332,11 +1332,12 @@ static int collect_pending(void *ud, long long line, const char *wa_id, const ch
 }
 
 static int collect_queued_rcpt(void *ud, long long line, const char *wa_id, const char *local_id,
-                               const char *body, int out_state)
+                               const char *body, int out_state, long long created_at)
 {
     char *buf = ud, item[200];
-    snprintf(item, sizeof item, "%lld:%s:%s:%s:%d;", line, wa_id, local_id != NULL ? local_id : "-",
-             body != NULL ? body : "(null)", out_state);
+    snprintf(item, sizeof item, "%lld:%s:%s:%s:%d@%lld;", line, wa_id,
+             local_id != NULL ? local_id : "-", body != NULL ? body : "(null)", out_state,
+             created_at);
     strcat(buf, item);
     return 0;
 }
@@ -1524,7 +1525,7 @@ static void test_broadcast_jobs(void)
                                       "order_shipped", "b-2-bbbbbb", 2, &err),
               0);
     CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "7004", "template", "{\"t\":4}",
-                                      "order_shipped", "b-2-bbbbbb", 2, &err),
+                                      "order_shipped", "b-2-bbbbbb", 7, &err),
               0);
     CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "7002", "template", "{}", "promo", 3, &err), 0);
     buf[0] = '\0';
@@ -1534,7 +1535,7 @@ static void test_broadcast_jobs(void)
     tmp_path(dbpath, sizeof dbpath, "broadcast.db");
     CHECK_INT(raw_int(dbpath, "SELECT count(*) FROM outbox WHERE broadcast = 'b-2-bbbbbb'"), 2);
 
-    UNIT_CASE("queued recipients come with their outbox rows");
+    UNIT_CASE("queued recipients come with their outbox rows (and their commit times)");
     CHECK_INT(
         pl_store_rcpt_set(s, "b-2-bbbbbb", 2, PL_RCPT_QUEUED, NULL, NULL, "b-2-bbbbbb:2", &err), 0);
     CHECK_INT(
@@ -1544,8 +1545,8 @@ static void test_broadcast_jobs(void)
     CHECK_INT(pl_store_outbox_sent(s, "b-2-bbbbbb:4", "wamid.B4", 5, &err), 0);
     buf[0] = '\0';
     CHECK_INT(pl_store_rcpt_queued(s, "b-2-bbbbbb", collect_queued_rcpt, buf, &err), 0);
-    CHECK_STR(buf, "2:7001:b-2-bbbbbb:2:{\"t\":2}:0;4:7004:b-2-bbbbbb:4:{\"t\":4}:1;"
-                   "5:7005:b-2-missing:(null):-1;");
+    CHECK_STR(buf, "2:7001:b-2-bbbbbb:2:{\"t\":2}:0@2;4:7004:b-2-bbbbbb:4:{\"t\":4}:1@7;"
+                   "5:7005:b-2-missing:(null):-1@0;");
     buf[0] = '\0';
     CHECK_INT(pl_store_rcpt_pending(s, "b-2-bbbbbb", 0, 100, collect_pending, buf, &n, &err), 0);
     CHECK_INT(n, 4); /* 6..9: queued ones are not pending */
