@@ -264,3 +264,18 @@ end }
         assert p.stop() == 0
     finally:
         harness.shutdown(p, provider)
+
+
+def test_acknowledging_webhooks_comes_first_the_engine_runs_at_a_lower_priority(binary):
+    """When the CPU is short the HTTP and ingest threads (nice 0) go before the engine (+5)."""
+    def go(p, provider):
+        nice = {}
+        tasks = "/proc/%d/task" % p.proc.pid
+        for tid in os.listdir(tasks):
+            with open(os.path.join(tasks, tid, "stat")) as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            nice[comm] = int(stat[stat.rindex(")") + 2:].split()[16])  # field 19: nice
+        assert nice.get("pl-engine") == 5, nice
+        assert nice.get("pl-ingest") == 0 and nice.get("MHD-single") == 0, nice
+    harness.with_parley(binary, {"main.lua": "return {}"}, go)
