@@ -532,21 +532,6 @@ static void contacts_check(struct pl_engine *e)
     e->data_version = rc == 0 ? v : -1;
 }
 
-static int contact_copy(struct pl_contact *dst, const struct pl_contact *src)
-{
-    *dst = *src;
-    dst->name = dup_or_null(src->name);
-    dst->opt_in_source = dup_or_null(src->opt_in_source);
-    dst->session = dup_or_null(src->session);
-    if ((src->name != NULL && dst->name == NULL) ||
-        (src->opt_in_source != NULL && dst->opt_in_source == NULL) ||
-        (src->session != NULL && dst->session == NULL)) {
-        pl_contact_clear(dst);
-        return -1;
-    }
-    return 0;
-}
-
 /* After a commit: the turn's contacts (now as stored) become the remembered ones. */
 static void contacts_keep(void *ud, const char *key, void *value)
 {
@@ -587,7 +572,7 @@ static struct pl_contact *turn_contact(struct pl_engine *e, struct turn *t, cons
         return NULL;
     known = e->contacts != NULL ? pl_map_get(e->contacts, key) : NULL;
     if (known != NULL) {
-        rc = contact_copy(c, known);
+        rc = pl_contact_copy(c, known);
         if (rc != 0)
             pl_error_set(&err, "oom", "out of memory");
     } else {

@@ -1033,6 +1033,21 @@ int pl_store_contact_opt_in(struct pl_store *s, const char *channel, const char 
     return exec_stmt(s, st, err, "contact_opt_in");
 }
 
+int pl_contact_copy(struct pl_contact *dst, const struct pl_contact *src)
+{
+    *dst = *src;
+    dst->name = src->name != NULL ? strdup(src->name) : NULL;
+    dst->opt_in_source = src->opt_in_source != NULL ? strdup(src->opt_in_source) : NULL;
+    dst->session = src->session != NULL ? strdup(src->session) : NULL;
+    if ((src->name != NULL && dst->name == NULL) ||
+        (src->opt_in_source != NULL && dst->opt_in_source == NULL) ||
+        (src->session != NULL && dst->session == NULL)) {
+        pl_contact_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
 void pl_contact_clear(struct pl_contact *c)
 {
     if (c == NULL)
@@ -1062,12 +1077,12 @@ const char *pl_out_state_name(enum pl_out_state st)
     return "unknown";
 }
 
-/* A local_id already in the outbox is an error (UNIQUE constraint). */
 long long pl_store_last_id(struct pl_store *s)
 {
     return (long long)sqlite3_last_insert_rowid(s->db);
 }
 
+/* A local_id already in the outbox is an error (UNIQUE constraint). */
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
                         const char *contact, const char *kind, const char *body,
                         const char *template_name, long long created_at, struct pl_error *err)

@@ -553,6 +553,15 @@ static void test_contacts(void)
     CHECK_INT(got.last_inbound, 1750000000);
     CHECK_STR(got.session, "{}");
     CHECK_STR(got.name, "Анна");
+    UNIT_CASE("a copy is deep");
+    struct pl_contact copy;
+    CHECK_INT(pl_contact_copy(&copy, &got), 0);
+    CHECK_STR(copy.name, "Анна");
+    CHECK_STR(copy.opt_in_source, "website form");
+    CHECK_STR(copy.session, "{}");
+    CHECK_INT(copy.opt_in_at, 1750000100);
+    CHECK(copy.name != got.name && copy.session != got.session);
+    pl_contact_clear(&copy);
     UNIT_CASE("put gives back the row as stored: the merge, not what was put");
     CHECK_INT(stored.opted_in, got.opted_in);
     CHECK_STR(stored.opt_in_source, got.opt_in_source);
