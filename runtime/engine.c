@@ -148,7 +148,6 @@ struct pl_engine {
     long long spill_after; /* every pending inbox row after this one is out of memory */
     long long last_rowid;  /* the newest inbox row queued in memory */
     unsigned long spills;  /* events left out so far (to tell a read-back it raced one) */
-    size_t reloaded;       /* events read back by the current slice (engine thread only) */
     /* Committed messages wait for the sender in memory up to queue_max; past that they wait only
      * as queued outbox rows, read back in order as the sender drains (engine thread only). */
     int out_spilled;         /* some queued outbox rows after out_after are not in the sender */
@@ -1406,7 +1405,6 @@ static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
         q->ev.data = copy;
     }
     q->rowid = rowid;
-    e->reloaded++;
     pthread_mutex_lock(&e->lock);
     if (e->tail != NULL)
         e->tail->next = q;
@@ -1420,8 +1418,9 @@ static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
     return 0;
 }
 
-/* One slice of a read-back: at most `slice` rows after the engine's mark go into memory. */
-typedef int (*slice_fn)(struct pl_engine *e, size_t slice, struct pl_error *err);
+/* One slice of a read-back: at most `slice` rows after the engine's mark go into memory; *got is
+ * how many were read. */
+typedef int (*slice_fn)(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err);
 
 /* Read back up to want rows, in slices, each with the state connection's turn held (see
  * pl_engine_store): the ingest thread commits webhooks between them instead of waiting for the
@@ -1435,11 +1434,10 @@ static int read_back(struct pl_engine *e, size_t want, slice_fn read)
     int rc;
     do {
         slice = want < most ? want : most;
-        e->reloaded = 0;
+        got = 0;
         pl_store_hold();
-        rc = read(e, slice, &err);
+        rc = read(e, slice, &got, &err);
         pl_store_release();
-        got = e->reloaded;
         want -= got;
         if (got == slice && want > 0)
             sched_yield(); /* let a waiting group commit take the turn */
@@ -1451,12 +1449,12 @@ static int read_back(struct pl_engine *e, size_t want, slice_fn read)
     return got < slice;
 }
 
-static int inbox_slice(struct pl_engine *e, size_t slice, struct pl_error *err)
+static int inbox_slice(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err)
 {
     pthread_mutex_lock(&e->lock);
     long long after = e->spill_after;
     pthread_mutex_unlock(&e->lock);
-    return pl_store_inbox_pending_after(e->store, after, slice, reload_one, e, err);
+    return pl_store_inbox_pending_after(e->store, after, slice, reload_one, e, got, err);
 }
 
 static void reload_spilled(struct pl_engine *e)
@@ -1478,9 +1476,9 @@ static int recover_send(void *ud, long long id, const char *local_id, const char
                         const char *contact, const char *kind, const char *body,
                         long long created_at);
 
-static int outbox_slice(struct pl_engine *e, size_t slice, struct pl_error *err)
+static int outbox_slice(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err)
 {
-    return pl_store_outbox_queued(e->store, e->out_after, slice, recover_send, e, err);
+    return pl_store_outbox_queued(e->store, e->out_after, slice, recover_send, e, got, err);
 }
 
 /* Read queued outbox rows back into the sender once it has drained to half of queue_max. A
@@ -1690,7 +1688,6 @@ static int recover_send(void *ud, long long id, const char *local_id, const char
     struct pl_engine *e = ud;
     struct channel *ch = channel_by_id(e, channel);
     e->out_after = id;
-    e->reloaded++;
     if (e->out_unread > 0)
         e->out_unread--;
     if (ch == NULL) {
@@ -1712,10 +1709,10 @@ int pl_engine_start(struct pl_engine *e, struct pl_error *err)
     /* at most a queue's worth in memory; the rest is read back as the queue drains */
     e->spilled = 1;
     pl_store_hold();
-    rc = pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, err) != 0;
-    e->reloaded = 0;
-    rc = rc || pl_store_outbox_queued(e->store, 0, e->queue_max, recover_send, e, err) != 0;
-    if (rc == 0 && e->reloaded == e->queue_max) { /* maybe more: read back as the sender drains */
+    size_t sending = 0;
+    rc = pl_store_inbox_pending_after(e->store, 0, e->queue_max, reload_one, e, NULL, err) != 0 ||
+         pl_store_outbox_queued(e->store, 0, e->queue_max, recover_send, e, &sending, err) != 0;
+    if (rc == 0 && sending == e->queue_max) { /* maybe more: read back as the sender drains */
         long long counts[PL_OUT_FAILED + 1];
         e->out_spilled = 1;
         if (pl_store_outbox_counts(e->store, NULL, counts, err) == 0)

@@ -867,12 +867,12 @@ int pl_store_inbox_pending(struct pl_store *s,
                            int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
                            void *ud, struct pl_error *err)
 {
-    return pl_store_inbox_pending_after(s, 0, 0, fn, ud, err);
+    return pl_store_inbox_pending_after(s, 0, 0, fn, ud, NULL, err);
 }
 
 int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max,
                                  int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
-                                 void *ud, struct pl_error *err)
+                                 void *ud, size_t *count, struct pl_error *err)
 {
     struct pl_event evs[ITER_BATCH];
     long long ids[ITER_BATCH];
@@ -908,6 +908,8 @@ int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max
             last = ids[n - 1];
         seen += n;
     } while (rc == 0 && n == ITER_BATCH && (max == 0 || seen < max));
+    if (count != NULL)
+        *count = seen;
     return rc;
 }
 
@@ -1188,7 +1190,7 @@ int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
                            int (*fn)(void *ud, long long id, const char *local_id,
                                      const char *channel, const char *contact, const char *kind,
                                      const char *body, long long created_at),
-                           void *ud, struct pl_error *err)
+                           void *ud, size_t *count, struct pl_error *err)
 {
     struct queued_row rows[ITER_BATCH];
     long long last = after;
@@ -1231,6 +1233,8 @@ int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
         if (n > 0)
             last = rows[n - 1].id;
     } while (rc == 0 && n == want && (max == 0 || seen < max));
+    if (count != NULL)
+        *count = seen;
     return rc;
 }
 

@@ -80,10 +80,11 @@ int pl_store_inbox_pending(struct pl_store *s,
                            int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
                            void *ud, struct pl_error *err);
 
-/* The same for the PENDING rows after rowid `after`, at most max of them (0: all). */
+/* The same for the PENDING rows after rowid `after`, at most max of them (0: all). *count (may
+ * be NULL) gets how many rows were read. */
 int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max,
                                  int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
-                                 void *ud, struct pl_error *err);
+                                 void *ud, size_t *count, struct pl_error *err);
 
 /* Counts by state (for /healthz and tests). */
 int pl_store_inbox_counts(struct pl_store *s, long long *pending, long long *done,
@@ -176,14 +177,14 @@ int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char
 /* Call fn for the QUEUED messages after outbox id `after`, at most max of them (0: all), in
  * creation order (recovery after a restart, and messages read back for the sender), with each
  * row's id and the time it was queued (unix seconds: its maximum age counts from then, across
- * restarts). Skips the rows
- * of broadcast jobs (outbox.broadcast not NULL): the `parley broadcast` process that queued
- * them sends them again when the job resumes, so the server must not send them too. */
+ * restarts). *count (may be NULL) gets how many rows were read. Skips the rows of broadcast jobs
+ * (outbox.broadcast not NULL): the `parley broadcast` process that queued them sends them again
+ * when the job resumes, so the server must not send them too. */
 int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
                            int (*fn)(void *ud, long long id, const char *local_id,
                                      const char *channel, const char *contact, const char *kind,
                                      const char *body, long long created_at),
-                           void *ud, struct pl_error *err);
+                           void *ud, size_t *count, struct pl_error *err);
 
 /* The id of the row the last insert on this connection added (the outbox's id after
  * pl_store_outbox_add). */

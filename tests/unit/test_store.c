@@ -376,6 +376,17 @@ static void test_inbox_pending(void)
     CHECK_INT(seen.rowids[0], r[0]);
     CHECK_INT(seen.rowids[1], r[3]);
 
+    UNIT_CASE("pending after a row, at most max, says how many it read");
+    struct seen after = {0};
+    size_t read = 99;
+    CHECK_INT(pl_store_inbox_pending_after(s, r[0], 1, on_pending, &after, &read, &err), 0);
+    CHECK_INT(read, 1);
+    CHECK_INT(after.n, 1);
+    CHECK_INT(after.rowids[0], r[3]);
+    pl_event_clear(&after.first);
+    CHECK_INT(pl_store_inbox_pending_after(s, r[3], 0, on_pending, &after, &read, &err), 0);
+    CHECK_INT(read, 0);
+
     UNIT_CASE("a pending event is rebuilt whole");
     CHECK_INT(seen.first.kind, PL_EVENT_MESSAGE);
     CHECK_STR(seen.first.id, "wamid.P1");
@@ -757,8 +768,10 @@ static void test_outbox_misc(void)
     CHECK_INT(pl_store_outbox_add(s, "D", "shop", "7004", "text", "four", NULL, 4, &err), 0);
     CHECK_INT(pl_store_outbox_sent(s, "C", "wamid.C", 10, &err), 0);
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, &err), 0);
+    size_t read = 0;
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, &read, &err), 0);
     CHECK_INT(q.n, 3);
+    CHECK_INT(read, 3);
     CHECK_STR(q.ids[0], "A");
     CHECK_STR(q.ids[1], "B");
     CHECK_STR(q.ids[2], "D");
@@ -770,20 +783,21 @@ static void test_outbox_misc(void)
     UNIT_CASE("queued messages after an id, at most max (the sender's read-back)");
     long long a_id = 0;
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, 0, 1, on_queued, &q, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 1, on_queued, &q, &read, &err), 0);
     CHECK_INT(q.n, 1);
     CHECK_STR(q.ids[0], "A");
     a_id = q.last_id;
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, a_id, 1, on_queued, &q, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, a_id, 1, on_queued, &q, &read, &err), 0);
     CHECK_INT(q.n, 1);
     CHECK_STR(q.ids[0], "B");
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, a_id, 10, on_queued, &q, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, a_id, 10, on_queued, &q, &read, &err), 0);
     CHECK_INT(q.n, 2); /* B and D: C was sent */
+    CHECK_INT(read, 2);
     CHECK_STR(q.ids[1], "D");
     memset(&q, 0, sizeof q);
-    CHECK_INT(pl_store_outbox_queued(s, q.last_id + 100, 0, on_queued, &q, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, q.last_id + 100, 0, on_queued, &q, &read, &err), 0);
     CHECK_INT(q.n, 0);
     char db_path[256];
     tmp_path(db_path, sizeof db_path, "outbox2.db");
@@ -792,7 +806,7 @@ static void test_outbox_misc(void)
     UNIT_CASE("the queued scan stops when the callback says so");
     memset(&q, 0, sizeof q);
     q.stop_after = 2;
-    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, &err), -1);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, NULL, &err), -1);
     CHECK_INT(q.n, 2);
 
     UNIT_CASE("counts per channel and for all");
@@ -1538,7 +1552,7 @@ static void test_broadcast_jobs(void)
               0);
     CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "7002", "template", "{}", "promo", 3, &err), 0);
     buf[0] = '\0';
-    CHECK_INT(pl_store_outbox_queued(s, 0, 0, count_queued, buf, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, count_queued, buf, NULL, &err), 0);
     CHECK_STR(buf, "m1;m2;");
     char dbpath[256];
     tmp_path(dbpath, sizeof dbpath, "broadcast.db");
