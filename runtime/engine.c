@@ -18,11 +18,11 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1562,12 +1562,14 @@ static void *engine_main(void *arg)
         }
         if (again != NULL)
             timeout = RETRY_AFTER_STORE_ERROR_MS;
-        else if (e->reports != NULL || e->depth > 0 || e->spilled ||
+        else if (e->reports != NULL ||
                  (e->out_spilled && pl_outbound_pending(e->out) < e->queue_max / 2))
-            timeout = 0;    /* work waiting, in memory or (spilled) in the inbox or the outbox */
-        if (timeout != 0) { /* sleep unless events came meanwhile; enqueue_list wakes a sleeper */
+            timeout = 0; /* the sender's reports, or messages waiting in the outbox */
+        if (timeout != 0) {
+            /* events waiting, in memory or (spilled) in the inbox: no sleep; else enqueue_list
+             * wakes the sleeper (both under the lock, so none comes unseen in between) */
             pthread_mutex_lock(&e->lock);
-            if (e->depth > 0)
+            if (e->depth > 0 || e->spilled)
                 timeout = 0;
             e->sleeping = timeout != 0;
             pthread_mutex_unlock(&e->lock);
