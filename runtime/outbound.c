@@ -17,9 +17,7 @@
 #include "metrics.h"
 #include "sandbox.h"
 
-#define RETRY_START_MS 1000 /* a transfer that could not even start is tried again after this */
-#define MAX_AGE_MS     (24LL * 3600 * 1000) /* a message not accepted within a day fails */
-#define ERR_BODY_MAX   (64 * 1024)
+#define ERR_BODY_MAX (64 * 1024)
 
 /* ---- the request body ---- */
 
@@ -359,6 +357,7 @@ struct msg {
 
 struct pl_outbound {
     enum pl_provider_kind kind;
+    const struct pl_limits *lim; /* the retry waits and the maximum age of a message */
     char *url, *auth;
     long max_connections, timeout_ms;
     CURLM *multi;
@@ -463,6 +462,7 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
         return NULL;
     }
     o->kind = cfg->provider.kind;
+    o->lim = pl_rules_limits(pl_provider_kind_name(o->kind));
     o->max_connections = cfg->provider.max_connections > 0 ? cfg->provider.max_connections : 16;
     o->timeout_ms = cfg->provider.timeout_ms > 0 ? cfg->provider.timeout_ms : 10000;
     o->on_done = on_done;
@@ -470,6 +470,12 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
     o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
     o->multi = curl_multi_init();
     o->queues = pl_map_new();
+    if (o->lim == NULL) {
+        pl_error_set(err, "config", "provider.kind %s has no limits table",
+                     pl_provider_kind_name(o->kind));
+        pl_outbound_free(o);
+        return NULL;
+    }
     if (o->multi == NULL || o->queues == NULL) {
         pl_error_set(err, "io", "curl_multi_init failed");
         pl_outbound_free(o);
@@ -572,10 +578,9 @@ static void unlink_msg(struct pl_outbound *o, struct msg *m)
     o->pending--;
 }
 
-static long long backoff_ms(struct pl_outbound *o, struct msg *m, long code)
+static long long backoff_ms(struct pl_outbound *o, struct msg *m, enum pl_retry how)
 {
-    enum pl_retry how = code >= 0 ? pl_rules_retryable(code) : PL_RETRY_BACKOFF;
-    long long ms = pl_rules_retry_wait_ms(how, m->attempts);
+    long long ms = pl_rules_retry_wait_ms(o->lim, how, m->attempts);
     if (how == PL_RETRY_RECIPIENT) /* this contact's queue only, not jittered */
         return ms;
     o->rng = o->rng * 1103515245u + 12345u;
@@ -631,17 +636,16 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
     } else if (http > 0 && title == NULL) {
         title = "unexpected HTTP status";
     }
-    int retry = transport_error != NULL || http >= 500 || http == 429 ||
-                (code >= 0 && pl_rules_retryable(code) != PL_RETRY_NONE);
+    enum pl_retry how = pl_rules_retry(http, code, transport_error != NULL);
     if (e != NULL || http > 0) {
         char c[32];
         snprintf(c, sizeof c, "%ld", code >= 0 ? code : http);
         snprintf(labels, sizeof labels, "channel=\"%s\",code=\"%s\"", m->channel, c);
         pl_metrics_add("parley_provider_errors_total", labels, 1);
     }
-    if (retry && now_ms() - m->created_ms < MAX_AGE_MS) {
+    if (how != PL_RETRY_NONE && now_ms() - m->created_ms < o->lim->send_max_age_seconds * 1000) {
         char att[16], hs[16], cs[16];
-        m->due_ms = now_ms() + backoff_ms(o, m, code);
+        m->due_ms = now_ms() + backoff_ms(o, m, how);
         push_waiting(o, m->q);
         snprintf(att, sizeof att, "%d", m->attempts);
         snprintf(hs, sizeof hs, "%ld", http);
@@ -756,7 +760,7 @@ static void start_due(struct pl_outbound *o)
             continue;
         }
         if (start_transfer(o, q->head) != 0) {
-            q->head->due_ms = now + RETRY_START_MS;
+            q->head->due_ms = now + pl_rules_retry_wait_ms(o->lim, PL_RETRY_BACKOFF, 1);
             push_waiting(o, q);
         }
     }

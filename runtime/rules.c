@@ -33,7 +33,9 @@
     .tpl_label_max = 25, .tpl_url_max = 2000, .tpl_param_body_max = 1024,                       \
     .tpl_param_header_max = 60, .tpl_param_spaces_max = 4, .window_seconds = 86400,             \
     .flagged_grace_seconds = 7L * 86400, .tpl_name_max = 512, .tpl_header_placeholders_max = 1, \
-    .tpl_copy_code_buttons_max = 1
+    .tpl_copy_code_buttons_max = 1, .retry_first_ms = 1000, .retry_factor = 2,                  \
+    .retry_max_ms = 60000, .pair_retry_factor = 4, .pair_retry_max_ms = 1024000,                \
+    .send_max_age_seconds = 86400
 
 static const struct pl_limits cloud_api_limits = {
     .provider = "cloud-api",
@@ -1663,16 +1665,19 @@ long pl_rules_tier_limit(const char *tier)
     return -2;
 }
 
-long long pl_rules_retry_wait_ms(enum pl_retry how, int attempts)
+long long pl_rules_retry_wait_ms(const struct pl_limits *lim, enum pl_retry how, int attempts)
 {
+    if (how == PL_RETRY_NONE)
+        return 0;
     int recipient = how == PL_RETRY_RECIPIENT;
-    long long ms = 1000, cap = recipient ? 1024000 : 60000;
+    long long ms = lim->retry_first_ms;
+    long long cap = recipient ? lim->pair_retry_max_ms : lim->retry_max_ms;
     for (int i = 1; i < attempts && ms < cap; i++)
-        ms *= recipient ? 4 : 2;
+        ms *= recipient ? lim->pair_retry_factor : lim->retry_factor;
     return ms < cap ? ms : cap;
 }
 
-enum pl_retry pl_rules_retryable(long code)
+enum pl_retry pl_rules_retry(long http, long code, int transport_failed)
 {
     static const struct {
         long code;
@@ -1682,8 +1687,8 @@ enum pl_retry pl_rules_retryable(long code)
                  {130429, PL_RETRY_BACKOFF}, {131000, PL_RETRY_BACKOFF},
                  {131016, PL_RETRY_BACKOFF}, {131056, PL_RETRY_RECIPIENT},
                  {131057, PL_RETRY_BACKOFF}, {133004, PL_RETRY_BACKOFF}};
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    for (size_t i = 0; code >= 0 && i < sizeof codes / sizeof codes[0]; i++)
         if (codes[i].code == code)
             return codes[i].how;
-    return PL_RETRY_NONE;
+    return transport_failed || http >= 500 || http == 429 ? PL_RETRY_BACKOFF : PL_RETRY_NONE;
 }

@@ -92,6 +92,13 @@ struct pl_limits {
     int tpl_name_max;                /* 512: template name, lowercase a-z, 0-9 and _ */
     int tpl_header_placeholders_max; /* 1: placeholders in a TEXT template header */
     int tpl_copy_code_buttons_max;   /* 1 */
+    /* retries of refused sends (WHATSAPP.md "Provider errors") */
+    long retry_first_ms;       /* 1000: the wait after the first refusal */
+    int retry_factor;          /* 2: each further refusal multiplies the wait */
+    long retry_max_ms;         /* 60000 */
+    int pair_retry_factor;     /* 4: 131056, the pair rate limit, backs off 4^n seconds */
+    long pair_retry_max_ms;    /* 1024000: 4^5 s, about 17 minutes */
+    long send_max_age_seconds; /* 86400: a message not accepted a day after its commit fails */
 };
 
 /* The table for a provider kind ("cloud-api", "sandbox"); NULL for an unknown kind. */
@@ -201,18 +208,19 @@ long pl_rules_tier_limit(const char *tier);
 
 /* ---- provider errors ---- */
 
-/* How a send refused with a provider error code is retried (WHATSAPP.md "Provider errors"):
- * not at all for the window, undeliverable, template, bad-request and auth errors and every code
- * not listed; with the sender's exponential backoff for the transient ones (1, 2, 4, 80007,
- * 130429, 131000, 131016, 131057, 133004); and for the pair rate limit (131056: too many
- * messages to one customer) after 4^n seconds for that recipient only. */
+/* How a refused send is retried (WHATSAPP.md "Provider errors"): not at all for the codes
+ * the table in rules.c does not list; with the sender's exponential backoff for the transient
+ * ones, and for network errors, HTTP 5xx and 429 whatever the code; and for the pair rate limit
+ * (131056: too many messages to one customer) per recipient only. code < 0: the answer carried
+ * none. */
 enum pl_retry { PL_RETRY_NONE = 0, PL_RETRY_BACKOFF = 1, PL_RETRY_RECIPIENT = 2 };
-enum pl_retry pl_rules_retryable(long code);
+enum pl_retry pl_rules_retry(long http, long code, int transport_failed);
 
-/* The wait before a retry, in ms, after `attempts` tries (1 = the first send failed): for
- * PL_RETRY_RECIPIENT 4^(attempts-1) s up to 4^5 s (about 17 minutes); otherwise (transient codes,
- * network errors, HTTP 5xx and 429) 2^(attempts-1) s up to 60 s, which the sender jitters. */
-long long pl_rules_retry_wait_ms(enum pl_retry how, int attempts);
+/* The wait before a retry, in ms, after `attempts` tries (1 = the first send failed), from the
+ * limits table: retry_first_ms times retry_factor^(attempts-1) up to retry_max_ms, which the
+ * sender jitters, or for PL_RETRY_RECIPIENT with pair_retry_factor up to pair_retry_max_ms.
+ * PL_RETRY_NONE: 0. */
+long long pl_rules_retry_wait_ms(const struct pl_limits *lim, enum pl_retry how, int attempts);
 
 /* ---- templates (definitions and send-time parameters) ---- */
 

@@ -1642,14 +1642,29 @@ static const struct {
     {NULL, -2},
 };
 
+/* a refused send: HTTP status, the error's code (-1: none), a transport failure */
 static const struct {
-    long code;
-    int retry;
+    long http, code;
+    int transport;
+    enum pl_retry how;
 } retry_cases[] = {
-    {1, 1},      {2, 1},      {4, 1},      {80007, 1},  {130429, 1}, {131000, 1}, {131016, 1},
-    {131056, 2}, {131057, 1}, {133004, 1}, {0, 0},      {100, 0},    {190, 0},    {131008, 0},
-    {131009, 0}, {131026, 0}, {131047, 0}, {131050, 0}, {132000, 0}, {132001, 0}, {132012, 0},
-    {132015, 0}, {132016, 0}, {132018, 0}, {-1, 0},
+    {400, 1, 0, PL_RETRY_BACKOFF},      {400, 2, 0, PL_RETRY_BACKOFF},
+    {400, 4, 0, PL_RETRY_BACKOFF},      {400, 80007, 0, PL_RETRY_BACKOFF},
+    {400, 130429, 0, PL_RETRY_BACKOFF}, {500, 131000, 0, PL_RETRY_BACKOFF},
+    {400, 131016, 0, PL_RETRY_BACKOFF}, {400, 131056, 0, PL_RETRY_RECIPIENT},
+    {400, 131057, 0, PL_RETRY_BACKOFF}, {400, 133004, 0, PL_RETRY_BACKOFF},
+    {400, 0, 0, PL_RETRY_NONE},         {400, 100, 0, PL_RETRY_NONE},
+    {401, 190, 0, PL_RETRY_NONE},       {400, 131008, 0, PL_RETRY_NONE},
+    {400, 131009, 0, PL_RETRY_NONE},    {400, 131026, 0, PL_RETRY_NONE},
+    {400, 131047, 0, PL_RETRY_NONE},    {400, 131050, 0, PL_RETRY_NONE},
+    {400, 132000, 0, PL_RETRY_NONE},    {400, 132001, 0, PL_RETRY_NONE},
+    {400, 132012, 0, PL_RETRY_NONE},    {400, 132015, 0, PL_RETRY_NONE},
+    {400, 132016, 0, PL_RETRY_NONE},    {400, 132018, 0, PL_RETRY_NONE},
+    {400, -1, 0, PL_RETRY_NONE},        {404, -1, 0, PL_RETRY_NONE},
+    {500, -1, 0, PL_RETRY_BACKOFF},     {503, -1, 0, PL_RETRY_BACKOFF},
+    {429, -1, 0, PL_RETRY_BACKOFF},     {0, -1, 1, PL_RETRY_BACKOFF},
+    {502, 131026, 0, PL_RETRY_BACKOFF}, {429, 131056, 0, PL_RETRY_RECIPIENT},
+    {200, -1, 0, PL_RETRY_NONE},
 };
 
 static const struct {
@@ -1657,12 +1672,17 @@ static const struct {
     int attempts;
     long long ms;
 } wait_cases[] = {
-    {PL_RETRY_BACKOFF, 1, 1000},      {PL_RETRY_BACKOFF, 2, 2000},
-    {PL_RETRY_BACKOFF, 6, 32000},     {PL_RETRY_BACKOFF, 7, 60000},
-    {PL_RETRY_BACKOFF, 40, 60000},    {PL_RETRY_RECIPIENT, 1, 1000},
-    {PL_RETRY_RECIPIENT, 2, 4000},    {PL_RETRY_RECIPIENT, 3, 16000},
-    {PL_RETRY_RECIPIENT, 6, 1024000}, {PL_RETRY_RECIPIENT, 40, 1024000},
-    {PL_RETRY_NONE, 3, 4000},
+    {PL_RETRY_BACKOFF, 1, 1000},
+    {PL_RETRY_BACKOFF, 2, 2000},
+    {PL_RETRY_BACKOFF, 6, 32000},
+    {PL_RETRY_BACKOFF, 7, 60000},
+    {PL_RETRY_BACKOFF, 40, 60000},
+    {PL_RETRY_RECIPIENT, 1, 1000},
+    {PL_RETRY_RECIPIENT, 2, 4000},
+    {PL_RETRY_RECIPIENT, 3, 16000},
+    {PL_RETRY_RECIPIENT, 6, 1024000},
+    {PL_RETRY_RECIPIENT, 40, 1024000},
+    {PL_RETRY_NONE, 3, 0},
 };
 
 static void test_tiers_and_retries(void)
@@ -1674,17 +1694,28 @@ static void test_tiers_and_retries(void)
         CHECK_INT(pl_rules_tier_limit(tier_cases[i].tier), tier_cases[i].limit);
     }
     for (size_t i = 0; i < sizeof retry_cases / sizeof retry_cases[0]; i++) {
-        snprintf(name, sizeof name, "provider error %ld", retry_cases[i].code);
+        snprintf(name, sizeof name, "refused send: HTTP %ld, code %ld%s", retry_cases[i].http,
+                 retry_cases[i].code, retry_cases[i].transport ? ", transport error" : "");
         UNIT_CASE(name);
-        CHECK_INT(pl_rules_retryable(retry_cases[i].code), retry_cases[i].retry);
+        CHECK_INT(
+            pl_rules_retry(retry_cases[i].http, retry_cases[i].code, retry_cases[i].transport),
+            retry_cases[i].how);
     }
+    const struct pl_limits *lim = pl_rules_limits("cloud-api");
     for (size_t i = 0; i < sizeof wait_cases / sizeof wait_cases[0]; i++) {
         snprintf(name, sizeof name, "retry wait: how %d, attempt %d", wait_cases[i].how,
                  wait_cases[i].attempts);
         UNIT_CASE(name);
-        CHECK_INT(pl_rules_retry_wait_ms(wait_cases[i].how, wait_cases[i].attempts),
+        CHECK_INT(pl_rules_retry_wait_ms(lim, wait_cases[i].how, wait_cases[i].attempts),
                   wait_cases[i].ms);
     }
+    UNIT_CASE("retry waits come from the limits table: a profile with other numbers");
+    struct pl_limits other = *lim;
+    other.retry_first_ms = 500;
+    other.retry_factor = 3;
+    other.retry_max_ms = 10000;
+    CHECK_INT(pl_rules_retry_wait_ms(&other, PL_RETRY_BACKOFF, 3), 4500);
+    CHECK_INT(pl_rules_retry_wait_ms(&other, PL_RETRY_BACKOFF, 9), 10000);
 }
 
 int main(void)
