@@ -2,8 +2,8 @@
  * containers, strings taken from the input when they hold no escape and otherwise decoded into a
  * scratch buffer, numbers converted without strtod when the result is exact. Each accept/reject
  * decision mirrors jansson 2.14's load.c, one quirk included; tests/unit/test_json.c proves it.
- * UTF-8 is checked inline rather than with pl_utf8_decode, to keep the string loop free of calls
- * (a call or two per byte is where jansson's lexer spends its time). */
+ * The string loop skips printable ASCII eight bytes at a time and calls utf8.c only for the
+ * other bytes (a call or two per byte is where jansson's lexer spends its time). */
 #include "json.h"
 
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,10 +46,20 @@ struct parser {
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
+/* "what at byte N ('x')": the offending byte, printable ASCII as itself, else in hex. */
 static int fail(struct parser *ps, const void *at, const char *what)
 {
-    return pl_error_set(ps->err, "json", "%s at byte %zu", what,
-                        (size_t)((const char *)at - ps->start));
+    const unsigned char *b = at;
+    char shown[16];
+
+    if ((const char *)b >= ps->end)
+        snprintf(shown, sizeof shown, "the end");
+    else if (*b >= 0x20 && *b < 0x7F)
+        snprintf(shown, sizeof shown, "'%c'", *b);
+    else
+        snprintf(shown, sizeof shown, "0x%02X", *b);
+    return pl_error_set(ps->err, "json", "%s at byte %zu (%s)", what,
+                        (size_t)((const char *)b - ps->start), shown);
 }
 
 static int out_of_memory(struct parser *ps)
@@ -153,7 +164,6 @@ static int scan_string(struct parser *ps, struct scratch *sb, const char **s, si
 {
     const unsigned char *end = (const unsigned char *)ps->end;
     const unsigned char *p = (const unsigned char *)ps->p + 1, *run = p;
-    unsigned char *o;
     size_t used = 0, k; /* used: bytes decoded into sb so far */
     int escaped = 0;
     long cp, low;
@@ -205,27 +215,8 @@ static int scan_string(struct parser *ps, struct scratch *sb, const char **s, si
             return fail(ps, p, "unpaired surrogate in a \\u escape");
         }
         run = p += 6;
-        o = (unsigned char *)sb->buf + used;
-        if (cp < 0x80) {
-            o[0] = (unsigned char)cp;
-            *nul |= cp == 0;
-            used += 1;
-        } else if (cp < 0x800) {
-            o[0] = (unsigned char)(0xC0 | cp >> 6);
-            o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-            used += 2;
-        } else if (cp < 0x10000) {
-            o[0] = (unsigned char)(0xE0 | cp >> 12);
-            o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-            used += 3;
-        } else {
-            o[0] = (unsigned char)(0xF0 | cp >> 18);
-            o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-            o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-            used += 4;
-        }
+        *nul |= cp == 0;
+        used += pl_utf8_encode((uint32_t)cp, sb->buf + used);
     }
     k = (size_t)(p - run);
     if (!escaped) {
@@ -458,7 +449,8 @@ static int parse_value(struct parser *ps)
 
     /* jansson counts every value, scalars too: the top-level one is at depth 1 */
     if (ps->depth >= PL_JSON_MAX_DEPTH)
-        return fail(ps, at, "nesting deeper than 2048");
+        return pl_error_set(ps->err, "json", "nesting deeper than %d at byte %zu",
+                            PL_JSON_MAX_DEPTH, (size_t)((const char *)at - ps->start));
     if (at == ps->end)
         return fail(ps, at, "unexpected end of input");
     switch (*at) {

@@ -279,7 +279,14 @@ static const struct invalid_case {
     {"numbers: a leading zero", "[01]", 0, 0, "invalid number (leading zero) at byte 1"},
     {"numbers: a negative leading zero", "-01", 0, 0, "invalid number (leading zero) at byte 0"},
     {"numbers: no digit after the point", "1.", 0, 0, "invalid number at byte 0"},
-    {"numbers: no digit before the point", ".5", 0, 0, "unexpected character at byte 0"},
+    {"numbers: no digit before the point", ".5", 0, 0, "unexpected character at byte 0 ('.')"},
+    {"the message shows the byte: a letter", "[1,x]", 0, 0, "unexpected character at byte 3 ('x')"},
+    {"the message shows the byte: not printable", "\"a\x01\"", 0, 0,
+     "control character in a string at byte 2 (0x01)"},
+    {"the message shows the byte: invalid UTF-8 in hex", "\"\xC0\x80\"", 0, 0,
+     "invalid UTF-8 at byte 1 (0xC0)"},
+    {"the message shows the byte: the end of the input", "[1,", 0, 0,
+     "unexpected end of input at byte 3 (the end)"},
     {"numbers: no exponent digits", "1e", 0, 0, "invalid number at byte 0"},
     {"numbers: no exponent digits after a sign", "1e+", 0, 0, "invalid number at byte 0"},
     {"numbers: hexadecimal", "0x10", 0, 0, "data after the value at byte 1"},
@@ -535,8 +542,11 @@ static void test_depth(void)
             continue;
         v = pl_json_parse(buf, len, 0, &err);
         CHECK_INT(v != NULL, c->ok);
-        if (!c->ok)
-            CHECK_CONTAINS(err.msg, "nesting deeper than 2048");
+        if (!c->ok) {
+            char want[64];
+            snprintf(want, sizeof want, "nesting deeper than %d", PL_JSON_MAX_DEPTH);
+            CHECK_CONTAINS(err.msg, want);
+        }
         json_decref(v);
         agree(c->rule, buf, len);
         free(buf);
