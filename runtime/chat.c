@@ -75,12 +75,17 @@ static void show_reloads(struct chat *c)
     free(health);
 }
 
-static void run(struct chat *c, struct pl_event *ev)
+/* Before a handler runs: an edited script is picked up, and told, before its answer. */
+static void reload_now(struct chat *c)
 {
-    char *body = NULL;
-    pl_engine_reload_changed(c->engine); /* an edit is picked up, and told, before the answer */
+    pl_engine_reload_changed(c->engine);
     show_reloads(c);
-    int status = pl_engine_run(c->engine, ev, &body);
+}
+
+/* After a handler ran: a failure's message (from the engine's {"error": {...}} answer). Frees
+ * body. */
+static void show_answer(struct chat *c, int status, char *body)
+{
     if (status != 200) {
         json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
         const char *msg =
@@ -90,6 +95,13 @@ static void run(struct chat *c, struct pl_event *ev)
         json_decref(j);
     }
     free(body);
+}
+
+static void run(struct chat *c, struct pl_event *ev)
+{
+    char *body = NULL;
+    reload_now(c);
+    show_answer(c, pl_engine_run(c->engine, ev, &body), body);
     show_reloads(c);
 }
 
@@ -217,19 +229,11 @@ static int command(struct chat *c, char *line)
                 return 0;
             }
         }
-        pl_engine_reload_changed(c->engine);
-        show_reloads(c);
+        reload_now(c);
         int status = pl_engine_trigger(c->engine, c->cust.channel->id, c->cust.contact, name, data,
                                        NULL, &body);
         json_decref(data);
-        if (status != 200) {
-            json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-            const char *msg =
-                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-            printf("%sx %s%s\n", paint(c, RED), msg != NULL ? msg : body, paint(c, RESET));
-            json_decref(j);
-        }
-        free(body);
+        show_answer(c, status, body);
     } else if (strcmp(line, "/session") == 0) {
         char *s = pl_engine_session(c->engine, c->cust.channel->id, c->cust.contact);
         json_t *j = s != NULL ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
