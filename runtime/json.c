@@ -134,19 +134,39 @@ static long hex4(const unsigned char *p)
     return (long)((a - 1) << 12 | (b - 1) << 8 | (c - 1) << 4 | (d - 1));
 }
 
+/* The parser's own blocks come from jansson's allocator too (json_set_alloc_funcs), so one
+ * allocator serves the whole parse, and the tests' failing one reaches every allocation. */
+static void *grow(void *old, size_t keep, size_t size, int owned)
+{
+    json_malloc_t alloc;
+    json_free_t release;
+    void *grown;
+
+    json_get_alloc_funcs(&alloc, &release);
+    grown = alloc(size);
+    if (grown != NULL) {
+        memcpy(grown, old, keep);
+        if (owned)
+            release(old);
+    }
+    return grown;
+}
+
+static void release_block(void *p)
+{
+    json_malloc_t alloc;
+    json_free_t release;
+
+    json_get_alloc_funcs(&alloc, &release);
+    release(p);
+}
+
 /* Make s hold at least need bytes, keeping the first used. 0, or -1 when memory ran out. */
 static int reserve(struct scratch *s, size_t used, size_t need)
 {
     size_t cap = s->cap * 2 > need ? s->cap * 2 : need;
-    char *grown;
+    char *grown = grow(s->buf, used, cap, s->buf != s->small);
 
-    if (s->buf == s->small) {
-        grown = malloc(cap);
-        if (grown != NULL)
-            memcpy(grown, s->buf, used);
-    } else {
-        grown = realloc(s->buf, cap);
-    }
     if (grown == NULL)
         return -1;
     s->buf = grown;
@@ -395,12 +415,10 @@ static int push(struct parser *ps, json_t *container)
 {
     if (ps->depth == ps->stack_cap) {
         size_t cap = ps->stack_cap * 2;
-        json_t **grown = malloc(cap * sizeof *grown);
+        json_t **grown = grow(ps->stack, ps->depth * sizeof *grown, cap * sizeof *grown,
+                              ps->stack != ps->stack_small);
         if (grown == NULL)
             return out_of_memory(ps);
-        memcpy(grown, ps->stack, ps->depth * sizeof *grown);
-        if (ps->stack != ps->stack_small)
-            free(ps->stack);
         ps->stack = grown;
         ps->stack_cap = cap;
     }
@@ -552,11 +570,11 @@ json_t *pl_json_parse(const char *buf, size_t len, unsigned flags, struct pl_err
     }
 
     if (ps.stack != ps.stack_small)
-        free(ps.stack);
+        release_block(ps.stack);
     if (ps.keys.buf != ps.keys.small)
-        free(ps.keys.buf);
+        release_block(ps.keys.buf);
     if (ps.values.buf != ps.values.small)
-        free(ps.values.buf);
+        release_block(ps.values.buf);
     if (rc != 0) {
         json_decref(ps.root);
         return NULL;

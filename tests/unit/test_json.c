@@ -557,7 +557,8 @@ static void test_depth(void)
  * jansson's allocator fails at the Nth call, for every N until the parse succeeds: each run must
  * return NULL with "oom" (never a syntax error, never a crash or a leak under ASan). */
 
-static void test_alloc_failure(const char *what, const char *body, size_t len)
+/* Returns how many allocations the parse makes (the first budget that lets it succeed). */
+static long test_alloc_failure(const char *what, const char *body, size_t len, long min_failures)
 {
     json_t *v = NULL;
     long n, failures = 0, wrong = 0;
@@ -574,9 +575,51 @@ static void test_alloc_failure(const char *what, const char *body, size_t len)
         }
     }
     CHECK(v != NULL);
-    CHECK(failures > 10);
+    CHECK(failures >= min_failures);
     CHECK_INT(wrong, 0);
     json_decref(v);
+    return n - 1;
+}
+
+/* The parser's own blocks, past what it keeps in its frame: an escaped string longer than its
+ * small scratch buffers (a member name and a value), nesting deeper than its small stack, and a
+ * real too long for the exact fast path (its digits are copied for strtod). */
+static void test_alloc_failure_growth(void)
+{
+    char doc[4096];
+    size_t n = 0;
+
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "{\"");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\\u0416ab");
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\":\"");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "x\\n\\u00e9");
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\",\"deep\":");
+    for (int i = 0; i < 80; i++)
+        doc[n++] = '[';
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "1.000000000000000000000000000000001e-5");
+    for (int i = 0; i < 80; i++)
+        doc[n++] = ']';
+    doc[n++] = '}';
+    doc[n] = '\0';
+    test_alloc_failure("allocation failure while the parser grows its own buffers", doc, n, 10);
+    agree("the growth document", doc, n);
+
+    /* the same text with and without escapes: only the escaped one needs the scratch buffer,
+     * so it must make more allocations through jansson's allocator (the failing one) */
+    char plain[2000], escaped[2000];
+    size_t pn = 0, en = 0;
+    plain[pn++] = escaped[en++] = '"';
+    for (int i = 0; i < 300; i++) {
+        pn += (size_t)snprintf(plain + pn, sizeof plain - pn, "abc");
+        en += (size_t)snprintf(escaped + en, sizeof escaped - en, "a\\tc");
+    }
+    plain[pn++] = escaped[en++] = '"';
+    long plain_allocs = test_alloc_failure("a long plain string", plain, pn, 1);
+    long escaped_allocs = test_alloc_failure("a long escaped string", escaped, en, 2);
+    UNIT_CASE("the scratch buffer comes from jansson's allocator");
+    CHECK(escaped_allocs > plain_allocs);
 }
 
 /* ---- the corpus: fixtures and benchmark bodies ------------------------------------------------
@@ -905,8 +948,9 @@ int main(void)
     test_long_tokens();
     test_depth();
     if (body != NULL)
-        test_alloc_failure("allocation failure at every step of batch.json", body, len);
+        test_alloc_failure("allocation failure at every step of batch.json", body, len, 10);
     free(body);
+    test_alloc_failure_growth();
     test_differential();
     return unit_report("json");
 }
