@@ -269,6 +269,13 @@ static void jw_cta(struct jw *w, const struct pl_limits *lim, const struct pl_me
     jw_close(w, ']');
 }
 
+/* The envelope's key for the recipient: a business-scoped user id ("US.1349…") goes in
+ * `recipient`, a phone-number wa_id in `to`. */
+static const char *recipient_key(const char *to)
+{
+    return strchr(to, '.') != NULL ? "recipient" : "to";
+}
+
 char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_message *m,
                                const char *to, const char **kind, struct pl_error *err)
 {
@@ -286,8 +293,7 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
     jw_open(&w, '{');
     jw_kv(&w, "messaging_product", "whatsapp");
     jw_kv(&w, "recipient_type", "individual");
-    /* A business-scoped user id ("US.1349…") goes in `recipient`, a phone-number wa_id in `to`. */
-    jw_kv(&w, strchr(to, '.') != NULL ? "recipient" : "to", to);
+    jw_kv(&w, recipient_key(to), to);
     jw_kv(&w, "type", *kind);
     if (interactive) {
         jw_key(&w, "interactive");
@@ -945,8 +951,7 @@ char *pl_outbound_template_json(const struct pl_template *tpl, const struct pl_t
         return NULL;
     }
     root = json_pack("{s:s,s:s,s:s,s:s}", "messaging_product", "whatsapp", "recipient_type",
-                     "individual", strchr(to, '.') != NULL ? "recipient" : "to", to, "type",
-                     "template");
+                     "individual", recipient_key(to), to, "type", "template");
     comps = json_array();
     tobj = json_pack("{s:s,s:{s:s}}", "name", tpl->name, "language", "code", tpl->language);
     if (root == NULL || comps == NULL || tobj == NULL) {
