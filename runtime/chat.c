@@ -101,7 +101,8 @@ static void run(struct chat *c, struct pl_event *ev)
 {
     char *body = NULL;
     reload_now(c);
-    show_answer(c, pl_engine_run(c->engine, ev, &body), body);
+    int status = pl_engine_run(c->engine, ev, &body); /* before body is read */
+    show_answer(c, status, body);
     show_reloads(c);
 }
 
