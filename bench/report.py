@@ -2,6 +2,7 @@
 """report.py - bench/run's arithmetic: the per-run table, the medians and the verdicts.
 
     report.py runs RESULTS TARGET_RATE TARGET_P99_MS TARGET_RSS_MIB CONNECTIONS
+    report.py layers RESULTS TARGET_RATE CONNECTIONS
     report.py soak RESULT FLAT_PCT RSS_KIB...
 
 RESULTS has one line per run of "key=value" fields (bench/run writes them). Exit status 0 for
@@ -18,10 +19,15 @@ def fields(line):
 
 
 def check(f, i, conns):
-    """The correctness checks of one run: a list of problems (empty when all hold)."""
+    """The correctness checks of one run: a list of problems (empty when all hold). A run of the
+    http layer must store and send nothing, one of the stored layer must store every event and
+    send nothing, one of the full path must store and answer every event once."""
     problems = []
     ok, acked, sends = i("ok"), i("acked"), i("sends")
-    if sends != acked or i("warm_sends") != i("warm_acked"):
+    layer = f.get("layer", "full")
+    if layer != "full" and (sends or i("warm_sends")):
+        problems.append("%d replies from a layer that sends nothing" % (sends + i("warm_sends")))
+    if layer == "full" and (sends != acked or i("warm_sends") != i("warm_acked")):
         problems.append("replies %d != acknowledged %d" % (sends + i("warm_sends"), acked + i("warm_acked")))
     if i("non200"):
         problems.append("%d non-2xx answers" % i("non200"))
@@ -31,8 +37,10 @@ def check(f, i, conns):
     # wrk counts the 200s it read; parley also answered the requests in flight when wrk stopped
     if not ok <= acked <= ok + conns:
         problems.append("parley acknowledged %d, wrk saw %d" % (acked, ok))
-    if f.get("inbox", "n/a") != "n/a" and i("inbox") != acked + i("warm_acked"):
-        problems.append("inbox rows %s != acknowledged %d" % (f["inbox"], acked + i("warm_acked")))
+    stored = 0 if layer == "http" else acked + i("warm_acked")
+    if f.get("inbox", "n/a") != "n/a" and i("inbox") != stored:
+        problems.append("inbox rows %s != %s %d" % (f["inbox"], "stored" if layer == "http" else "acknowledged",
+                                                   stored))
     return problems
 
 
@@ -91,6 +99,56 @@ def runs(path, t_rate, t_p99, t_rss, conns):
     return 1 if fails else 0
 
 
+LAYERS = ("http", "stored", "full")
+
+
+def layers(path, t_rate, conns):
+    """Each layer's medians, its CPU per webhook (Parley's CPU time from the start of wrk until it
+    has answered everything, over the webhooks it acknowledged) and that CPU's share of the full
+    path's, and the budget one core gives each event at the target rate."""
+    by = {k: [] for k in LAYERS}
+    problems = []
+    for line in open(path):
+        if not line.strip():
+            continue
+        f, i = fields(line)
+        layer = f.get("layer", "full")
+        for p in check(f, i, conns):
+            problems.append("run %s (%s): %s" % (f["run"], layer, p))
+        span = (i("last_ns") - i("start_ns")) / 1e9 if i("last_ns") > 0 and i("start_ns") > 0 else 0.0
+        by[layer].append(dict(
+            ack=i("ok") / (i("duration_us") / 1e6), replies=i("sends") / span if span > 0 else 0.0,
+            p50=i("lat_p50_us") / 1000, p99=i("lat_p99_us") / 1000,
+            us=1e6 * i("ticks") / i("hz") / i("acked") if i("acked") > 0 else 0.0, hwm=i("hwm") / 1024))
+    med = {k: {c: statistics.median(x[c] for x in v) for c in v[0]} for k, v in by.items() if v}
+    hdr = "%-7s %5s %11s %10s %7s %7s %9s %9s %9s" % (
+        "layer", "runs", "webhooks/s", "replies/s", "p50 ms", "p99 ms", "peak MiB", "cpu µs/ev", "of full")
+    print(hdr)
+    print("-" * len(hdr))
+    full_us = med.get("full", {}).get("us", 0.0)
+    for k in LAYERS:
+        if k not in med:
+            continue
+        m = med[k]
+        print("%-7s %5d %11.0f %10.0f %7.2f %7.2f %9.1f %9.1f %8.0f%%" % (
+            k, len(by[k]), m["ack"], m["replies"], m["p50"], m["p99"], m["hwm"], m["us"],
+            100 * m["us"] / full_us if full_us > 0 else 0.0))
+    print("-" * len(hdr))
+    budget = 1e6 / t_rate
+    print("budget:  %.0f events/s on one core leave %.1f µs of CPU per event for the whole path" % (t_rate, budget))
+    if "http" in med and budget > 0:
+        print("         the http layer alone takes %.1f µs (%.0f %% of the budget); the rest of the path has %.1f µs"
+              % (med["http"]["us"], 100 * med["http"]["us"] / budget, budget - med["http"]["us"]))
+    print("medians of each layer's runs; cpu µs/ev is Parley's CPU time until it had answered everything, "
+          "over the webhooks it acknowledged")
+    if problems:
+        print("FAIL: " + "; ".join(problems))
+        return 1
+    print("checks:  http stored and sent nothing; stored committed every event and sent nothing; "
+          "full committed and answered every event once")
+    return 0
+
+
 def soak(result, flat, rss):
     f, i = fields(result)
     dur = i("duration_us") / 1e6 or 1
@@ -124,6 +182,8 @@ def main():
     a = sys.argv[1:]
     if len(a) == 6 and a[0] == "runs":
         return runs(a[1], float(a[2]), float(a[3]), float(a[4]), int(a[5]))
+    if len(a) == 4 and a[0] == "layers":
+        return layers(a[1], float(a[2]), int(a[3]))
     if len(a) >= 3 and a[0] == "soak":
         return soak(open(a[1]).read(), float(a[2]), [int(x) for x in a[3:]])
     print(__doc__, file=sys.stderr)
