@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
+
 /* Rows read per round by the iterators: the statement is reset before the callback runs, so the
  * callback may use the same connection (finish a row, record a send) without disturbing the scan,
  * and memory stays bounded however many rows are pending. */
@@ -855,7 +857,8 @@ static int row_event(sqlite3_stmt *st, struct pl_event *ev)
     ev->timestamp = sqlite3_column_int64(st, 8);
     data = (const char *)sqlite3_column_text(st, 9);
     if (data != NULL)
-        ev->data = json_loads(data, JSON_DECODE_ANY, NULL);
+        ev->data =
+            pl_json_parse(data, (size_t)sqlite3_column_bytes(st, 9), PL_JSON_ALLOW_NUL, NULL);
     if (bad) {
         pl_event_clear(ev);
         return -1;
