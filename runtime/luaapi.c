@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 #include "outbound.h"
 #include "utf8.h"
@@ -380,6 +381,13 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t path
         size_t klen;
         const char *k = lua_tolstring(L, -2, &klen); /* a string key: no conversion */
         snprintf(path + plen, pathsz - plen, ".%s", k);
+        if (memchr(k, '\0', klen) != NULL) { /* JSON could hold it, but no reader takes it back */
+            snprintf(err, errsz, "%s has a key with a NUL byte", path);
+            path[plen] = '\0';
+            lua_pop(L, 2);
+            json_decref(out);
+            return NULL;
+        }
         json_t *v = to_json(L, -1, depth + 1, path, pathsz, err, errsz, b);
         path[plen] = '\0';
         lua_pop(L, 1);
@@ -1274,7 +1282,8 @@ static void push_chat(lua_State *L, struct pl_script *s, struct pl_call *call)
     lua_setfield(L, -2, "contact");
     json_t *session = NULL;
     if (call->session_json != NULL)
-        session = json_loads(call->session_json, JSON_DECODE_ANY, NULL);
+        session =
+            pl_json_parse(call->session_json, strlen(call->session_json), PL_JSON_ALLOW_NUL, NULL);
     if (json_is_object(session) || json_is_array(session))
         push_json(L, session);
     else

@@ -58,6 +58,45 @@ def test_session_and_window_survive_a_restart(binary):
     harness.with_parley(binary, {"main.lua": COUNTER}, go)
 
 
+def test_session_keeps_every_value_it_can_hold_across_messages_and_a_restart(binary):
+    """A string with NUL bytes is a valid session value (stored as \\u0000): it once made the
+    next message's session read fail, and the whole session started over empty. A key with a NUL
+    byte is refused when the handler ends (the handler fails, the session stays as it was)."""
+    script = r"""
+return {
+  on_message = function(chat, msg)
+    local s = chat.session
+    if msg.text == "badkey" then
+      s["a\0b"] = 1 -- refused: the handler fails and the session stays as it was
+      return chat:send("not stored")
+    end
+    if msg.text == "set" then
+      s.blob = "a\0b\0"; s.name = "Ёжик 👍"; s.big = 9007199254740993; s.list = { 1, { x = "y" } }
+      return chat:send("stored")
+    end
+    local hex = (s.blob or ""):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+    chat:send(("%s|%s|%s|%s"):format(hex, tostring(s.name), tostring(s.big),
+      s.list and s.list[2].x or "nil"))
+  end,
+}
+"""
+
+    def go(p, provider):
+        want = "61006200|Ёжик 👍|9007199254740993|y"
+        for text in ("set", "badkey", "get"):
+            assert p.post_webhook(harness.text_webhook(text)) == 200
+            p.wait_idle(1)
+        p.wait_log("has a key with a NUL byte")
+        assert p.stop() == 0
+        p.start()
+        assert p.post_webhook(harness.text_webhook("get")) == 200
+        p.wait_idle(1)
+        bodies = [s["text"]["body"] for s in provider.wait_sends(3)]
+        assert bodies == ["stored", want, want], bodies
+        assert p.stop() == 0
+    harness.with_parley(binary, {"main.lua": script}, go)
+
+
 def test_state_file_schema_is_versioned(binary):
     def go(p, provider):
         assert p.post_webhook(harness.text_webhook("one")) == 200
