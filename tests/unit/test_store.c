@@ -1037,6 +1037,25 @@ static void *sharer_main(void *arg)
     return NULL;
 }
 
+/* Join a sharer within SHARED_LIMIT_S, or end the suite with a failure: without a lock that
+ * serializes them, the two threads corrupt the connection or deadlock on it, and a test that
+ * hangs reports nothing. */
+#define SHARED_LIMIT_S 60
+
+static void join_sharer(pthread_t t, int which)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SHARED_LIMIT_S;
+    if (pthread_timedjoin_np(t, NULL, &until) == 0)
+        return;
+    UNIT_FAIL("thread %d still runs after %d s: the threads deadlocked on the shared connection",
+              which, SHARED_LIMIT_S);
+    fflush(NULL);
+    _exit(unit_report("store"));
+}
+
 static void *foreign_rollback(void *arg)
 {
     pl_store_rollback(arg); /* not this thread's transaction: must leave it alone */
@@ -1067,7 +1086,7 @@ static void test_shared_connection(void)
         CHECK_INT(pthread_create(&t[i], NULL, sharer_main, &w[i]), 0);
     }
     for (int i = 0; i < 2; i++) {
-        pthread_join(t[i], NULL);
+        join_sharer(t[i], i);
         if (w[i].failures != 0)
             UNIT_FAIL("thread %d: %d failures, last: %s", i, w[i].failures, w[i].msg);
         else
