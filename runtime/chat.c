@@ -13,8 +13,8 @@
 
 #include "customer.h"
 #include "engine.h"
-#include "json.h"
 #include "log.h"
+#include "luaapi.h"
 #include "sandbox.h"
 
 struct chat {
@@ -238,7 +238,7 @@ static int command(struct chat *c, char *line)
         show_answer(c, status, body);
     } else if (strcmp(line, "/session") == 0) {
         char *s = pl_engine_session(c->engine, c->cust.channel->id, c->cust.contact);
-        json_t *j = s != NULL ? pl_json_parse(s, strlen(s), PL_JSON_ALLOW_NUL, NULL) : NULL;
+        json_t *j = pl_session_parse(s);
         char *pretty = j != NULL ? json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
         printf("%s%s%s\n", paint(c, DIM), pretty != NULL ? pretty : "{}", paint(c, RESET));
         free(pretty);

@@ -405,6 +405,11 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *path, size_t path
     return out;
 }
 
+json_t *pl_session_parse(const char *json)
+{
+    return json != NULL ? pl_json_parse(json, strlen(json), PL_JSON_ALLOW_NUL, NULL) : NULL;
+}
+
 void pl_lua_push_json(lua_State *L, json_t *j)
 {
     push_json(L, j);
@@ -1280,10 +1285,7 @@ static void push_chat(lua_State *L, struct pl_script *s, struct pl_call *call)
         lua_setfield(L, -2, "name");
     }
     lua_setfield(L, -2, "contact");
-    json_t *session = NULL;
-    if (call->session_json != NULL)
-        session =
-            pl_json_parse(call->session_json, strlen(call->session_json), PL_JSON_ALLOW_NUL, NULL);
+    json_t *session = pl_session_parse(call->session_json);
     if (json_is_object(session) || json_is_array(session))
         push_json(L, session);
     else

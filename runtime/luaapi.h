@@ -99,4 +99,8 @@ const char *const *pl_script_files(const struct pl_script *s);
 void pl_lua_push_json(lua_State *L, json_t *j);
 json_t *pl_lua_to_json(lua_State *L, int idx, char *err, size_t errsz);
 
+/* A stored chat.session (the JSON that session_out held) as a tree: a new reference, or NULL
+ * when json is NULL or not JSON. Its strings may hold NUL bytes (stored as \u0000). */
+json_t *pl_session_parse(const char *json);
+
 #endif

@@ -616,8 +616,7 @@ static void finish(struct pl_outbound *o, struct msg *m, const char *wamid, long
 static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const char *body,
                           size_t len, const char *transport_error)
 {
-    struct pl_error perr;
-    json_t *root = body != NULL ? pl_json_parse(body, len, 0, &perr) : NULL;
+    json_t *root = body != NULL ? pl_json_parse(body, len, 0, NULL) : NULL;
     json_t *e = json_object_get(root, "error");
     long code = -1;
     const char *title = transport_error, *details = NULL;

@@ -21,7 +21,6 @@
 #include "config.h"
 #include "customer.h"
 #include "engine.h"
-#include "json.h"
 #include "log.h"
 #include "luaapi.h"
 #include "sandbox.h"
@@ -242,7 +241,7 @@ static int l_session(lua_State *L)
 {
     struct runner *r = active(L);
     char *s = pl_engine_session(r->engine, r->channel->id, r->cust.contact);
-    json_t *j = s != NULL ? pl_json_parse(s, strlen(s), PL_JSON_ALLOW_NUL, NULL) : NULL;
+    json_t *j = pl_session_parse(s);
     free(s);
     if (j == NULL)
         lua_newtable(L);
