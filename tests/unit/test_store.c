@@ -338,6 +338,8 @@ static void test_inbox_pending(void)
                      "Привет, мир", "timestamp", (json_int_t)1750000000, "context", "id",
                      "wamid.CTX", "forwarded", 1, "media", "list", 1, 2.5);
     CHECK(data != NULL);
+    /* a NUL byte inside a string (Meta escapes it as \u0000) must come back too */
+    json_object_set_new(data, "raw", json_stringn("a\0b", 3));
     {
         struct pl_event evs[4] = {
             make_event(PL_EVENT_MESSAGE, "wamid.P1", NULL, "79991234567", 1750000000, data),
@@ -397,6 +399,8 @@ static void test_inbox_pending(void)
     CHECK_STR(seen.first.status, NULL);
     CHECK_INT(seen.first.timestamp, 1750000000);
     CHECK_STR(json_string_value(json_object_get(seen.first.data, "text")), "Привет, мир");
+    json_t *raw = json_object_get(seen.first.data, "raw");
+    CHECK(json_string_length(raw) == 3 && memcmp(json_string_value(raw), "a\0b", 3) == 0);
     CHECK_STR(json_string_value(json_object_get(json_object_get(seen.first.data, "context"), "id")),
               "wamid.CTX");
     CHECK(json_is_true(json_object_get(json_object_get(seen.first.data, "context"), "forwarded")));
