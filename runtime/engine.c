@@ -1126,10 +1126,8 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
         goto rollback;
     for (struct staged *r = t->sends; r != NULL; r = r->next)
         if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->contact, r->kind, r->body,
-                                r->template_name, now, &err) != 0)
+                                r->template_name, now, &r->id, &err) != 0)
             goto rollback;
-        else
-            r->id = pl_store_last_id(e->store);
     for (struct finish *f = t->finishes; f != NULL; f = f->next)
         if (pl_store_inbox_finish(e->store, f->rowid, f->state, f->code, f->message, &err) != 0)
             goto rollback;

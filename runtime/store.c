@@ -1082,15 +1082,11 @@ const char *pl_out_state_name(enum pl_out_state st)
     return "unknown";
 }
 
-long long pl_store_last_id(struct pl_store *s)
-{
-    return (long long)sqlite3_last_insert_rowid(s->db);
-}
-
 /* A local_id already in the outbox is an error (UNIQUE constraint). */
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
                         const char *contact, const char *kind, const char *body,
-                        const char *template_name, long long created_at, struct pl_error *err)
+                        const char *template_name, long long created_at, long long *id,
+                        struct pl_error *err)
 {
     sqlite3_stmt *st = stmt(s, ST_OUT_ADD);
 
@@ -1101,7 +1097,11 @@ int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *ch
     bind_text(st, 5, body);
     bind_text(st, 6, template_name);
     sqlite3_bind_int64(st, 7, created_at);
-    return exec_stmt(s, st, err, "outbox_add");
+    if (exec_stmt(s, st, err, "outbox_add") != 0)
+        return -1;
+    if (id != NULL)
+        *id = (long long)sqlite3_last_insert_rowid(s->db);
+    return 0;
 }
 
 /* Records wamid and sent_at only while the message is QUEUED; otherwise (already sent, or failed)

@@ -145,11 +145,12 @@ enum pl_out_state {
 
 const char *pl_out_state_name(enum pl_out_state st);
 
-/* Add a queued message. local_id is unique. template_name may be NULL; broadcast may be NULL
- * (the broadcast job that sent it). */
+/* Add a queued message; *id (when not NULL) gets its row id. local_id is unique. template_name
+ * may be NULL. */
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
                         const char *contact, const char *kind, const char *body,
-                        const char *template_name, long long created_at, struct pl_error *err);
+                        const char *template_name, long long created_at, long long *id,
+                        struct pl_error *err);
 
 /* The provider accepted local_id and called it wamid. */
 int pl_store_outbox_sent(struct pl_store *s, const char *local_id, const char *wamid, long long at,
@@ -185,10 +186,6 @@ int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
                                      const char *channel, const char *contact, const char *kind,
                                      const char *body, long long created_at),
                            void *ud, size_t *count, struct pl_error *err);
-
-/* The id of the row the last insert on this connection added (the outbox's id after
- * pl_store_outbox_add). */
-long long pl_store_last_id(struct pl_store *s);
 
 /* Counts per state for a channel (NULL: all channels); counts has PL_OUT_FAILED + 1 slots. */
 int pl_store_outbox_counts(struct pl_store *s, const char *channel, long long *counts,
