@@ -558,12 +558,11 @@ struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error 
      * answers SQLITE_BUSY at once, without the busy handler: try again for up to about 5 s. */
     int rc, tries = 0;
     while ((rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK &&
-           (rc & 0xff) == SQLITE_BUSY && tries++ < 500) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+           (rc & 0xff) == SQLITE_BUSY && busy_wait(NULL, tries++))
+        ;
     if (rc != SQLITE_OK) {
-        pl_error_set(err, "store", "%s: %s", path, sqlite3_errmsg(s->db));
+        pl_error_set(err, "store", "%s: %s (SQLite code %d, after %d tries)", path,
+                     sqlite3_errmsg(s->db), rc, tries + 1);
         goto fail;
     }
     sqlite3_busy_handler(s->db, busy_wait, NULL);
@@ -597,9 +596,11 @@ void pl_store_close(struct pl_store *s)
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
-static int passive(struct pl_store *s, int *log, struct pl_error *err)
+/* One passive pass: *log gets the log's length and *copied how much of it is in the database
+ * file (either may be NULL). */
+static int passive(struct pl_store *s, int *log, int *copied, struct pl_error *err)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, NULL);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, copied);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return db_error(s, err, "checkpoint");
     return 0;
@@ -609,26 +610,26 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
                         struct pl_error *err)
 {
     int log = 0;
-    if (passive(s, &log, err) != 0)
+    if (passive(s, &log, NULL, err) != 0)
         return -1;
     if (log_frames != NULL)
         *log_frames = log;
     if (restart_frames <= 0 || log <= restart_frames)
         return 0;
-    /* Catch up without stopping the writers: passes until one finds that the writers added
-     * only a few frames while the previous pass copied. Then one more pass in turn with this
+    /* Catch up without stopping the writers: passes until one leaves only a few frames
+     * uncopied (those the writers added while it copied). Then one more pass in turn with this
      * process's writers (on their mutex): none can add a frame meanwhile, so it copies the whole
      * log, and the next commit starts the log over from its beginning. The writers wait for
-     * the copy of those few frames and two syncs only. */
+     * the copy of those few frames and two syncs only. What decides is what is left to copy,
+     * not how much the log grew: a reader in another process (a broadcast) can keep a pass from
+     * copying, and the writers must not wait for the backlog it held back. */
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
-        int now = 0;
-        if (passive(s, &now, err) != 0)
+        int now = 0, copied = 0;
+        if (passive(s, &now, &copied, err) != 0)
             return -1;
-        int added = now - log; /* < 0: the log started over meanwhile (another process) */
-        log = now;
-        if (added <= FINAL_PASS_FRAMES) {
+        if (now - copied <= FINAL_PASS_FRAMES) {
             pl_store_hold();
-            int rc = passive(s, NULL, err);
+            int rc = passive(s, NULL, NULL, err);
             pl_store_release();
             return rc;
         }
