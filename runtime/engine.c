@@ -1563,7 +1563,7 @@ static void *engine_main(void *arg)
         else if (e->reports != NULL ||
                  (e->out_spilled && pl_outbound_pending(e->out) < e->queue_max / 2))
             timeout = 0; /* the sender's reports, or messages waiting in the outbox */
-        if (timeout != 0) {
+        if (again == NULL && timeout != 0) {
             /* events waiting, in memory or (spilled) in the inbox: no sleep; else enqueue_list
              * wakes the sleeper (both under the lock, so none comes unseen in between) */
             pthread_mutex_lock(&e->lock);
@@ -1589,8 +1589,10 @@ static void *engine_main(void *arg)
         e->sending = pl_outbound_pending(e->out);
         e->outbox = e->sending + e->out_unread;
         e->waiting = e->ndeferred;
+        size_t outbox = e->outbox;
         pthread_mutex_unlock(&e->lock);
-        pl_metrics_set("parley_outbox_depth", "", (double)pl_outbound_pending(e->out));
+        /* /healthz's outbox: the sender's and those waiting in the state file only */
+        pl_metrics_set("parley_outbox_depth", "", (double)outbox);
         if (stopping) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1687,16 +1689,16 @@ static int recover_send(void *ud, long long id, const char *local_id, const char
 {
     struct pl_engine *e = ud;
     struct channel *ch = channel_by_id(e, channel);
+    if (ch == NULL)
+        pl_log(PL_LOG_WARN, PL_FIELDS("channel", channel, "message", local_id),
+               "a queued message's channel is no longer configured; it stays queued");
+    else if (pl_outbound_enqueue(e->out, local_id, channel, ch->cfg->phone_number_id, contact, kind,
+                                 body, created_at) != 0)
+        return -1; /* not passed: the next read-back starts at this row again */
     e->out_after = id;
     if (e->out_unread > 0)
         e->out_unread--;
-    if (ch == NULL) {
-        pl_log(PL_LOG_WARN, PL_FIELDS("channel", channel, "message", local_id),
-               "a queued message's channel is no longer configured; it stays queued");
-        return 0;
-    }
-    return pl_outbound_enqueue(e->out, local_id, channel, ch->cfg->phone_number_id, contact, kind,
-                               body, created_at);
+    return 0;
 }
 
 int pl_engine_start(struct pl_engine *e, struct pl_error *err)

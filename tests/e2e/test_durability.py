@@ -3,6 +3,7 @@ restarts, and kill -9 under load loses no acknowledged event."""
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -265,16 +266,20 @@ def test_messages_past_queue_max_wait_in_the_outbox_and_go_out_in_order(binary):
     def go(p, provider):
         provider.delay = 0.001  # one connection, a few ms a send: the sender falls behind
         sent = post_backlog(p, 300, 10, "O")
-        seen = {"peak": 0, "spilled": 0}
+        seen = {"peak": 0, "spilled": 0, "metric": 0}
 
         def sample(h):
             seen["peak"] = max(seen["peak"], h["sending"])
             seen["spilled"] = max(seen["spilled"], h["outbox"] - h["sending"])
+            depth = re.search(rb"^parley_outbox_depth (\d+)", p.get("/metrics")[1], re.M)
+            seen["metric"] = max(seen["metric"], int(depth.group(1)))
         watch_backlog(p, 300, sample)
         replies = provider.wait_sends(300)
         check_once_in_order(replies, [r["text"]["body"].split(" #")[0] for r in replies], sent)
         assert seen["spilled"] > 0, "the backlog never waited in the outbox"
         assert seen["peak"] <= 100, "more than queue_max messages held by the sender: %d" % seen["peak"]
+        # the gauge counts what waits in the state file too, like /healthz's outbox
+        assert seen["metric"] > 100, "parley_outbox_depth left out the spilled messages"
     harness.with_parley(binary, {"main.lua": COUNTER}, go, setup=one_connection, extra={"queue_max": 100})
 
 
