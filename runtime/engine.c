@@ -1768,6 +1768,20 @@ static int enqueue(struct pl_engine *e, struct queued *q)
     return enqueue_list(e, q, q, 1);
 }
 
+/* Hand the list *first..*last (*n events) to the queue and empty it; when the engine is
+ * stopping, they stay pending in the store. */
+static void submit_list(struct pl_engine *e, struct queued **first, struct queued **last, size_t *n)
+{
+    if (*first != NULL && enqueue_list(e, *first, *last, *n) != 0)
+        while (*first != NULL) {
+            struct queued *q = *first;
+            *first = q->next;
+            free_queued(q);
+        }
+    *first = *last = NULL;
+    *n = 0;
+}
+
 void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long *rowids, size_t n)
 {
     struct queued *first = NULL, *last = NULL;
@@ -1778,6 +1792,14 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
         if (rowid != 0) {
             pthread_mutex_lock(&e->lock);
             int spill = e->spilled || e->depth + queued >= e->queue_max;
+            if (spill && !e->spilled && first != NULL) {
+                /* a spill starts: this batch's earlier events join the queue first, so that a
+                 * read-back of the rows after them cannot pass them */
+                pthread_mutex_unlock(&e->lock);
+                submit_list(e, &first, &last, &queued);
+                pthread_mutex_lock(&e->lock);
+                spill = e->spilled || e->depth >= e->queue_max;
+            }
             if (spill) {
                 if (!e->spilled) {
                     e->spilled = 1;
@@ -1810,12 +1832,7 @@ void pl_engine_submit(struct pl_engine *e, struct pl_event *evs, const long long
         last = q;
         queued++;
     }
-    if (first != NULL && enqueue_list(e, first, last, queued) != 0)
-        while (first != NULL) { /* stopping: they stay pending in the store */
-            struct queued *q = first;
-            first = q->next;
-            free_queued(q);
-        }
+    submit_list(e, &first, &last, &queued);
 }
 
 /* ---- in-process use: parley test and parley chat (no engine thread) ---- */
