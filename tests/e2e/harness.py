@@ -5,6 +5,7 @@ Nothing of Parley is mocked: the tests talk HTTP to the built binary, and the bi
 (libcurl) to FakeProvider.
 """
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -25,6 +26,13 @@ VERIFY_TOKEN = "e2e-verify-token"
 TRIGGER_TOKEN = "e2e-trigger-token"
 WA_TOKEN = "e2e-wa-token-0123456789"
 PHONE_NUMBER_ID = "106540352242922"
+
+
+def scratch_dir(prefix):
+    """A temporary folder that is removed when the suite's process exits, pass or fail."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def free_port():

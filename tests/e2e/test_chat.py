@@ -3,7 +3,8 @@ commands move the clock, fake statuses and triggers, and edits reload while chat
 
 import os
 import subprocess
-import tempfile
+
+import harness
 
 SCRIPT = """
 return {
@@ -27,7 +28,7 @@ CONFIG = """{
 
 
 def chat(binary, lines, setup=None):
-    d = tempfile.mkdtemp(prefix="parley-chat-")
+    d = harness.scratch_dir("parley-chat-")
     for name, text in (("bot.lua", SCRIPT), ("parley.json", CONFIG)):
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
@@ -58,7 +59,7 @@ def test_chat_reloads_an_edited_script(binary):
     """Edits take effect on the next line; a broken edit is reported and the old version answers."""
     import time
 
-    d = tempfile.mkdtemp(prefix="parley-chat-")
+    d = harness.scratch_dir("parley-chat-")
     for name, text in (("bot.lua", SCRIPT), ("parley.json", CONFIG)):
         with open(os.path.join(d, name), "w") as f:
             f.write(text)

@@ -3,7 +3,8 @@ anything failed (a runner that cannot fail would make every scenario test worthl
 
 import os
 import subprocess
-import tempfile
+
+import harness
 
 SCRIPT = """
 return {
@@ -47,7 +48,7 @@ end)
 
 
 def run_tests(binary, tests):
-    d = tempfile.mkdtemp(prefix="parley-runner-")
+    d = harness.scratch_dir("parley-runner-")
     for name, text in (("bot.lua", SCRIPT), ("parley.json", CONFIG), ("x_test.lua", tests)):
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
