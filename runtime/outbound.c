@@ -108,8 +108,9 @@ static void jw_quoted(struct jw *w, const char *s)
 static void jw_key(struct jw *w, const char *key)
 {
     jw_sep(w);
-    jw_quoted(w, key);
-    jw_raw(w, ":", 1);
+    jw_raw(w, "\"", 1);
+    jw_raw(w, key, strlen(key)); /* always one of this file's literals: nothing to escape */
+    jw_raw(w, "\":", 2);
 }
 
 static void jw_str(struct jw *w, const char *v)
@@ -355,8 +356,7 @@ struct msg {
     char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
     int attempts;
     long long created_ms, due_ms;
-    CURL *easy;
-    struct curl_slist *headers;
+    CURL *easy; /* while in flight */
     char *resp;
     size_t resp_len;
     char errbuf[CURL_ERROR_SIZE];
@@ -368,6 +368,12 @@ struct pl_outbound {
     char *url, *auth;
     long max_connections, timeout_ms;
     CURLM *multi;
+    struct curl_slist *headers; /* the same for every request */
+    /* Finished transfers' handles, kept for the next ones (at most max_connections): a handle
+     * set up once keeps its buffers and settings, and a new one per message cost more than the
+     * request itself. */
+    CURL **idle;
+    size_t nidle;
     pl_delivery_fn on_done;
     void *ud;
     /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
@@ -438,7 +444,6 @@ static void msg_free(struct msg *m)
     free(m->kind);
     free(m->body);
     free(m->resp);
-    curl_slist_free_all(m->headers);
     free(m);
 }
 
@@ -498,6 +503,15 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
             return NULL;
         }
         snprintf(o->auth, n, "Authorization: Bearer %s", cfg->provider.token);
+        o->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        struct curl_slist *auth =
+            o->headers != NULL ? curl_slist_append(o->headers, o->auth) : NULL;
+        o->idle = calloc((size_t)o->max_connections, sizeof *o->idle);
+        if (auth == NULL || o->idle == NULL) {
+            pl_error_set(err, "io", "out of memory");
+            pl_outbound_free(o);
+            return NULL;
+        }
         curl_multi_setopt(o->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_connections);
         curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_connections);
     }
@@ -513,6 +527,10 @@ void pl_outbound_free(struct pl_outbound *o)
         pl_map_free(o->queues, free_queue);
     if (o->multi != NULL)
         curl_multi_cleanup(o->multi);
+    for (size_t i = 0; i < o->nidle; i++)
+        curl_easy_cleanup(o->idle[i]);
+    free(o->idle);
+    curl_slist_free_all(o->headers); /* holds a copy of the token */
     if (o->auth != NULL)
         memset(o->auth, 0, strlen(o->auth));
     free(o->auth);
@@ -697,35 +715,62 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* A handle for the next transfer: an idle one, else a new one with the settings every request
+ * shares. */
+static CURL *take_handle(struct pl_outbound *o)
+{
+    CURL *easy;
+    if (o->nidle > 0)
+        return o->idle[--o->nidle];
+    easy = curl_easy_init();
+    if (easy == NULL)
+        return NULL;
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, o->headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "parley/" PL_VERSION);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    return easy;
+}
+
+/* Take a finished (or never started) transfer's handle out of the multi and keep it for the
+ * next one, without pointers into the message it served. */
+static void put_handle(struct pl_outbound *o, struct msg *m)
+{
+    CURL *easy = m->easy;
+    m->easy = NULL;
+    curl_multi_remove_handle(o->multi, easy);
+    if (o->nidle >= (size_t)o->max_connections) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+    o->idle[o->nidle++] = easy;
+}
+
 static int start_transfer(struct pl_outbound *o, struct msg *m)
 {
     char url[1024];
-    m->easy = curl_easy_init();
+    m->easy = take_handle(o);
     if (m->easy == NULL)
         return -1;
     snprintf(url, sizeof url, "%s/%s/messages", o->url, m->phone_number_id);
-    curl_slist_free_all(m->headers);
-    m->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    m->headers = curl_slist_append(m->headers, o->auth);
     free(m->resp);
     m->resp = NULL;
     m->resp_len = 0;
     m->errbuf[0] = '\0';
     curl_easy_setopt(m->easy, CURLOPT_URL, url);
-    curl_easy_setopt(m->easy, CURLOPT_HTTPHEADER, m->headers);
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->body);
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(m->body));
-    curl_easy_setopt(m->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(m->easy, CURLOPT_WRITEDATA, m);
     curl_easy_setopt(m->easy, CURLOPT_PRIVATE, m);
-    curl_easy_setopt(m->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    curl_easy_setopt(m->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(m->easy, CURLOPT_ERRORBUFFER, m->errbuf);
-    curl_easy_setopt(m->easy, CURLOPT_USERAGENT, "parley/" PL_VERSION);
-    curl_easy_setopt(m->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     if (curl_multi_add_handle(o->multi, m->easy) != CURLM_OK) {
-        curl_easy_cleanup(m->easy);
-        m->easy = NULL;
+        put_handle(o, m);
         return -1;
     }
     m->attempts++;
@@ -786,9 +831,7 @@ static void collect_done(struct pl_outbound *o)
         curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **)&m);
         curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &http);
         CURLcode rc = info->data.result;
-        curl_multi_remove_handle(o->multi, m->easy);
-        curl_easy_cleanup(m->easy);
-        m->easy = NULL;
+        put_handle(o, m);
         o->inflight--;
         if (rc != CURLE_OK)
             handle_answer(o, m, 0, NULL, 0,
