@@ -276,6 +276,12 @@ static int check_utf8(struct pl_verdict *v, enum pl_code code, const char *prefi
                 (unsigned)(unsigned char)s[bad], bad);
 }
 
+/* Whether s is absent or valid UTF-8: the loops below name a field only when it is not. */
+static int utf8_ok(const char *s)
+{
+    return s == NULL || pl_utf8_valid(s, strlen(s), NULL);
+}
+
 static int ascii_prefix_ci(const char *s, size_t len, const char *prefix)
 {
     size_t i, n = strlen(prefix);
@@ -494,9 +500,10 @@ static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
         const char *names[] = {"title", "id", "url", "phone"};
         const char *vals[] = {b->title, b->id, b->url, b->phone};
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            if (utf8_ok(vals[k]))
+                continue;
             snprintf(what, sizeof what, "button %zu %s", i + 1, names[k]);
-            if (check_utf8(v, PL_BAD_UTF8, "", what, vals[k]) < 0)
-                return -1;
+            return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
         }
     }
     if (m->list != NULL) {
@@ -505,19 +512,21 @@ static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
             return -1;
         for (s = 0; s < nsections_of(l); s++) {
             const struct pl_list_section *sec = &l->sections[s];
-            snprintf(what, sizeof what, "section %zu title", s + 1);
-            if (check_utf8(v, PL_BAD_UTF8, "", what, sec->title) < 0)
-                return -1;
+            if (!utf8_ok(sec->title)) {
+                snprintf(what, sizeof what, "section %zu title", s + 1);
+                return check_utf8(v, PL_BAD_UTF8, "", what, sec->title);
+            }
             for (r = 0; r < nrows_of(sec); r++) {
                 const struct pl_list_row *row = &sec->rows[r];
                 const char *names[] = {"title", "id", "description"};
                 const char *vals[] = {row->title, row->id, row->description};
                 char rn[NAME_BUF];
-                row_name(rn, sizeof rn, nsections_of(l), s, r);
                 for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+                    if (utf8_ok(vals[k]))
+                        continue;
+                    row_name(rn, sizeof rn, nsections_of(l), s, r);
                     snprintf(what, sizeof what, "%s %s", rn, names[k]);
-                    if (check_utf8(v, PL_BAD_UTF8, "", what, vals[k]) < 0)
-                        return -1;
+                    return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
                 }
             }
         }
@@ -526,9 +535,10 @@ static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
         const char *names[] = {"link", "caption", "filename"};
         const char *vals[] = {m->media.link, m->media.caption, m->media.filename};
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            if (utf8_ok(vals[k]))
+                continue;
             snprintf(what, sizeof what, "%s %s", media_name(m->media.kind), names[k]);
-            if (check_utf8(v, PL_BAD_UTF8, "", what, vals[k]) < 0)
-                return -1;
+            return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
         }
     }
     return 0;

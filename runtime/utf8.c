@@ -44,6 +44,10 @@ int pl_utf8_valid(const char *s, size_t len, size_t *bad_at)
     uint32_t cp;
 
     while (i < len) {
+        if ((unsigned char)s[i] < 0x80) { /* most text: no decoding needed */
+            i++;
+            continue;
+        }
         n = pl_utf8_decode(s + i, len - i, &cp);
         if (n == 0) {
             if (bad_at != NULL)
@@ -62,7 +66,7 @@ long pl_utf8_length(const char *s)
     uint32_t cp;
 
     while (i < len) {
-        n = pl_utf8_decode(s + i, len - i, &cp);
+        n = (unsigned char)s[i] < 0x80 ? 1 : pl_utf8_decode(s + i, len - i, &cp);
         if (n == 0)
             return -1;
         i += n;

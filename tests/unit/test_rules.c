@@ -1483,6 +1483,40 @@ static const struct {
     {"{{{1}}}", -1},
 };
 
+/* pl_utf8_valid and pl_utf8_length directly: ASCII runs (which skip decoding) around every kind
+ * of bad sequence, so the offset of the first bad byte and the count stay exact. */
+static const struct {
+    const char *s;
+    int valid;
+    size_t bad_at;
+    long length; /* -1: invalid */
+} utf8_cases[] = {
+    {"", 1, 0, 0},
+    {"hello", 1, 0, 5},
+    {"Привет", 1, 0, 6},
+    {"ab Привет, world €1 😀", 1, 0, 21},
+    {"abc\x80", 0, 3, -1},
+    {"abc\xC0\xAF def", 0, 3, -1},
+    {"Пр\xD0", 0, 4, -1},
+    {"ok \xED\xA0\x80 no", 0, 3, -1},
+    {"ok \xF4\x90\x80\x80", 0, 3, -1},
+    {"\xFF", 0, 0, -1},
+    {"a\xE2\x82", 0, 1, -1},
+    {"a\xE2\x82\xAC", 1, 0, 2},
+};
+
+static void test_utf8(void)
+{
+    for (size_t i = 0; i < sizeof utf8_cases / sizeof utf8_cases[0]; i++) {
+        size_t bad = 999;
+        const char *s = utf8_cases[i].s;
+        CHECK_INT(pl_utf8_valid(s, strlen(s), &bad), utf8_cases[i].valid);
+        if (!utf8_cases[i].valid)
+            CHECK_INT((long)bad, (long)utf8_cases[i].bad_at);
+        CHECK_INT(pl_utf8_length(s), utf8_cases[i].length);
+    }
+}
+
 static void test_counts(void)
 {
     for (size_t i = 0; i < sizeof count_cases / sizeof count_cases[0]; i++) {
@@ -1728,6 +1762,7 @@ int main(void)
     test_params();
     test_statuses();
     test_counts();
+    test_utf8();
     test_codes_and_tables();
     printf("rules: %zu table rows\n",
            sizeof msg_cases / sizeof msg_cases[0] + sizeof phone_cases / sizeof phone_cases[0] +
@@ -1735,7 +1770,7 @@ int main(void)
                sizeof tpl_cases / sizeof tpl_cases[0] + sizeof param_cases / sizeof param_cases[0] +
                sizeof status_cases / sizeof status_cases[0] +
                sizeof count_cases / sizeof count_cases[0] +
-               sizeof code_cases / sizeof code_cases[0]);
+               sizeof utf8_cases / sizeof utf8_cases[0] + sizeof code_cases / sizeof code_cases[0]);
     test_business();
     test_tiers_and_retries();
     return unit_report("rules");
