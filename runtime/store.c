@@ -213,7 +213,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                      "ON CONFLICT (dedupe) DO NOTHING",
     [ST_INBOX_FINISH] = "UPDATE inbox SET state = ?2, error_code = ?3, error = ?4, "
-                        "finished_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = ?1",
+                        "finished_at = ?5 WHERE id = ?1",
     [ST_INBOX_PENDING] = "SELECT id, kind, phone_number_id, waba_id, contact, contact_name, "
                          "provider_id, status, ts, data FROM inbox "
                          "WHERE state = 0 AND id > ?1 ORDER BY id LIMIT ?2",
@@ -523,11 +523,23 @@ fail:
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
+/* SQLite keeps allocation statistics under a process-wide mutex, taken on every malloc and free
+ * it makes; nothing here reads them. This must run before SQLite is first used (later, SQLite
+ * refuses it and keeps its default, which is only slower). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error *err)
 {
     struct pl_store *s;
     char pragmas[256];
     int i;
+
+    pthread_once(&sqlite_once, sqlite_setup);
 
     if (path == NULL || path[0] == '\0') {
         pl_error_set(err, "store", "no state file path");
@@ -837,6 +849,7 @@ int pl_store_inbox_finish(struct pl_store *s, long long rowid, enum pl_inbox_sta
     sqlite3_bind_int(st, 2, (int)state);
     bind_text(st, 3, code);
     bind_text(st, 4, message);
+    sqlite3_bind_int64(st, 5, (long long)time(NULL));
     return exec_stmt(s, st, err, "inbox_finish");
 }
 
