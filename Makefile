@@ -78,7 +78,7 @@ deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	  build-essential pkg-config liblua5.4-dev libmicrohttpd-dev libcurl4-openssl-dev \
-	  libjansson-dev libsqlite3-dev libssl-dev libedit-dev python3 curl clang-format wrk
+	  libjansson-dev libsqlite3-dev libssl-dev libedit-dev python3 curl clang-format wrk valgrind
 
 check: $(PARLEY)
 	@clang-format --dry-run --Werror runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h
