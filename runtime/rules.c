@@ -276,10 +276,22 @@ static int check_utf8(struct pl_verdict *v, enum pl_code code, const char *prefi
                 (unsigned)(unsigned char)s[bad], bad);
 }
 
-/* Whether s is absent or valid UTF-8: the loops below name a field only when it is not. */
-static int utf8_ok(const char *s)
+static int check_named_utf8(struct pl_verdict *v, const char *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* check_utf8 for a field whose name (fmt, ...) is formatted only when its value is bad: the send
+ * check runs for every message, and almost every value is good. */
+static int check_named_utf8(struct pl_verdict *v, const char *s, const char *fmt, ...)
 {
-    return s == NULL || pl_utf8_valid(s, strlen(s), NULL);
+    char what[WHAT_BUF];
+    va_list ap;
+
+    if (s == NULL || pl_utf8_valid(s, strlen(s), NULL))
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return check_utf8(v, PL_BAD_UTF8, "", what, s);
 }
 
 static int ascii_prefix_ci(const char *s, size_t len, const char *prefix)
@@ -488,7 +500,6 @@ static const char *row_name(char *out, size_t outsz, size_t nsections, size_t s,
 
 static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
 {
-    char what[WHAT_BUF];
     size_t i, s, r, nb = nbuttons_of(m);
 
     if (check_utf8(v, PL_BAD_UTF8, "", "text", m->text) < 0 ||
@@ -499,12 +510,9 @@ static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
         const struct pl_button *b = &m->buttons[i];
         const char *names[] = {"title", "id", "url", "phone"};
         const char *vals[] = {b->title, b->id, b->url, b->phone};
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-            if (utf8_ok(vals[k]))
-                continue;
-            snprintf(what, sizeof what, "button %zu %s", i + 1, names[k]);
-            return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
-        }
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (check_named_utf8(v, vals[k], "button %zu %s", i + 1, names[k]) < 0)
+                return -1;
     }
     if (m->list != NULL) {
         const struct pl_list *l = m->list;
@@ -512,34 +520,26 @@ static int message_utf8(const struct pl_message *m, struct pl_verdict *v)
             return -1;
         for (s = 0; s < nsections_of(l); s++) {
             const struct pl_list_section *sec = &l->sections[s];
-            if (!utf8_ok(sec->title)) {
-                snprintf(what, sizeof what, "section %zu title", s + 1);
-                return check_utf8(v, PL_BAD_UTF8, "", what, sec->title);
-            }
+            if (check_named_utf8(v, sec->title, "section %zu title", s + 1) < 0)
+                return -1;
             for (r = 0; r < nrows_of(sec); r++) {
                 const struct pl_list_row *row = &sec->rows[r];
                 const char *names[] = {"title", "id", "description"};
                 const char *vals[] = {row->title, row->id, row->description};
                 char rn[NAME_BUF];
-                for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-                    if (utf8_ok(vals[k]))
-                        continue;
-                    row_name(rn, sizeof rn, nsections_of(l), s, r);
-                    snprintf(what, sizeof what, "%s %s", rn, names[k]);
-                    return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
-                }
+                row_name(rn, sizeof rn, nsections_of(l), s, r);
+                for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+                    if (check_named_utf8(v, vals[k], "%s %s", rn, names[k]) < 0)
+                        return -1;
             }
         }
     }
     {
         const char *names[] = {"link", "caption", "filename"};
         const char *vals[] = {m->media.link, m->media.caption, m->media.filename};
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-            if (utf8_ok(vals[k]))
-                continue;
-            snprintf(what, sizeof what, "%s %s", media_name(m->media.kind), names[k]);
-            return check_utf8(v, PL_BAD_UTF8, "", what, vals[k]);
-        }
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (check_named_utf8(v, vals[k], "%s %s", media_name(m->media.kind), names[k]) < 0)
+                return -1;
     }
     return 0;
 }
