@@ -89,8 +89,7 @@ static void show_answer(struct chat *c, int status, char *body)
 {
     if (status != 200) {
         json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-        const char *msg =
-            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg = pl_engine_error_message(j);
         printf("%sx %s%s\n", paint(c, RED), msg != NULL ? msg : "the handler failed",
                paint(c, RESET));
         json_decref(j);

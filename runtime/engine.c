@@ -449,6 +449,11 @@ static char *error_body(const char *code, const char *message)
     return s;
 }
 
+const char *pl_engine_error_message(const json_t *answer)
+{
+    return json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
+}
+
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? strdup(s) : NULL;

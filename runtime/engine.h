@@ -73,6 +73,10 @@ void pl_engine_free(struct pl_engine *e);
  * 422 with {"error": {"code", "message"}} when the handler raised. Caller frees *body. */
 int pl_engine_run(struct pl_engine *e, struct pl_event *ev, char **body);
 
+/* The message of such an {"error": {"code", "message"}} answer (parsed), or NULL when it has
+ * none. It points into answer. */
+const char *pl_engine_error_message(const json_t *answer);
+
 /* Load the scripts whose files changed now (pl_engine_run does it too; parley chat calls it
  * first so it can say which version answers). */
 void pl_engine_reload_changed(struct pl_engine *e);

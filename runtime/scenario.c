@@ -109,8 +109,7 @@ static json_t *answer_or_raise(lua_State *L, int status, char *body, const char 
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
     free(body);
     if (status != 200) {
-        const char *msg =
-            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg = pl_engine_error_message(j);
         luaL_where(L, 1);
         lua_pushstring(L, msg != NULL ? msg : fallback);
         json_decref(j);
