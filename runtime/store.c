@@ -2,17 +2,17 @@
  * answers, business recipients, settings and broadcast jobs. The only file that speaks SQL. Owns
  * the schema (created and migrated by PRAGMA user_version) and one connection per struct pl_store,
  * with every statement prepared once at open and reused. */
-#include <pthread.h>
-#include <time.h>
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "json.h"
 
