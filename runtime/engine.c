@@ -1093,18 +1093,25 @@ fail:
     return -1;
 }
 
+struct contact_put_ctx {
+    struct pl_engine *e;
+    int rc;
+    int exact; /* the turn's copies are the rows the store will hold: no read-back */
+    struct pl_error *err;
+};
+
 static void contact_put_each(void *ud, const char *key, void *value)
 {
-    struct {
-        struct pl_engine *e;
-        int rc;
-        struct pl_error *err;
-    } *ctx = ud;
+    struct contact_put_ctx *ctx = ud;
     char channel[256];
     const char *sep = strchr(key, '\x1f');
     if (ctx->rc != 0 || sep == NULL)
         return;
     snprintf(channel, sizeof channel, "%.*s", (int)(sep - key), key);
+    if (ctx->exact) {
+        ctx->rc = pl_store_contact_put(ctx->e->store, channel, sep + 1, value, NULL, ctx->err);
+        return;
+    }
     struct pl_contact stored;
     ctx->rc = pl_store_contact_put(ctx->e->store, channel, sep + 1, value, &stored, ctx->err);
     if (ctx->rc == 0) { /* the turn's copy becomes the row as stored (the merge is the store's) */
@@ -1113,19 +1120,31 @@ static void contact_put_each(void *ud, const char *key, void *value)
     }
 }
 
+/* Inside the turn's write transaction: is every contact the turn changed, as the turn holds it,
+ * exactly what the store's merge will write? It is when no other connection has committed
+ * since the turn began (contacts_check): each copy started from the stored row (remembered or
+ * read) and a turn moves a contact only forward, as the merge does (a new name, a later
+ * last_inbound, an opt-in). Otherwise a broadcast may have recorded an opt-in in between, and
+ * the rows are read back. */
+static int contacts_exact(struct pl_engine *e)
+{
+    struct pl_error err;
+    long long v;
+
+    return e->data_version >= 0 && pl_store_data_version(e->store, &v, &err) == 0 &&
+           v == e->data_version;
+}
+
 /* Step 3: write the turn's effects. Returns 0, or -1 (nothing written). */
 static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *events)
 {
     struct pl_error err;
     long long now = engine_now(e);
-    struct {
-        struct pl_engine *e;
-        int rc;
-        struct pl_error *err;
-    } ctx = {e, 0, &err};
+    struct contact_put_ctx ctx = {e, 0, 0, &err};
 
     if (pl_store_begin(e->store, &err) != 0)
         goto fail;
+    ctx.exact = contacts_exact(e);
     pl_map_each(t->contacts, contact_put_each, &ctx);
     if (ctx.rc != 0)
         goto rollback;

@@ -51,7 +51,7 @@ static const char schema_v1[] =
     " error TEXT,"
     " received_at INTEGER,"
     " finished_at INTEGER);"
-    /* every state, not only pending: the counts for /healthz scan this index, not the table */
+    /* version 4 replaces this index with inbox_pending */
     "CREATE INDEX inbox_state ON inbox(state);"
     "CREATE TABLE contacts ("
     " channel TEXT NOT NULL,"
@@ -149,6 +149,15 @@ static const char schema_v3[] =
     "CREATE INDEX IF NOT EXISTS outbox_template ON outbox(channel, template_name, state) "
     " WHERE template_name IS NOT NULL;";
 
+/* Version 4: fewer index writes per event. inbox_state indexed every row by state, so finishing
+ * an event moved its entry; only the pending rows are ever looked up by state, and a partial
+ * index holds just those (finishing deletes the entry). outbox_channel_state had no reader. The
+ * counts by state scan the table instead: they run at start-up and on demand, never per event. */
+static const char schema_v4[] =
+    "DROP INDEX IF EXISTS inbox_state;"
+    "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(id) WHERE state = 0;"
+    "DROP INDEX IF EXISTS outbox_channel_state;";
+
 /* ---- prepared statements ------------------------------------------------------------------ */
 
 enum stmt_id {
@@ -161,6 +170,7 @@ enum stmt_id {
     ST_INBOX_COUNTS,
     ST_CONTACT_GET,
     ST_CONTACT_PUT,
+    ST_CONTACT_SET,
     ST_OUT_ADD,
     ST_OUT_SENT,
     ST_OUT_FAILED,
@@ -204,6 +214,24 @@ enum stmt_id {
     "id, channel, template, language, file, rate, state, stop_code, file_size, file_mtime, " \
     "import_offset, import_line, created_at, finished_at, total, sent, skipped, failed"
 
+/* The merge both contact writes share. Consent is never withdrawn by a write that read the row
+ * before another process (a broadcast) recorded it. Only ST_CONTACT_PUT reads the row back:
+ * RETURNING costs SQLite a temporary table per statement, most of the write's price. */
+#define CONTACT_UPSERT                                                            \
+    "INSERT INTO contacts (channel, contact, name, last_inbound, opted_in, "      \
+    "opt_in_source, opt_in_at, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) " \
+    "ON CONFLICT (channel, contact) DO UPDATE SET "                               \
+    "name = coalesce(excluded.name, contacts.name), "                             \
+    "last_inbound = max(coalesce(contacts.last_inbound, 0), "                     \
+    "coalesce(excluded.last_inbound, 0)), "                                       \
+    "opted_in = max(coalesce(contacts.opted_in, 0), "                             \
+    "coalesce(excluded.opted_in, 0)), "                                           \
+    "opt_in_source = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "               \
+    "THEN excluded.opt_in_source ELSE contacts.opt_in_source END, "               \
+    "opt_in_at = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "                   \
+    "THEN excluded.opt_in_at ELSE contacts.opt_in_at END, "                       \
+    "session = excluded.session "
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -220,22 +248,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INBOX_COUNTS] = "SELECT state, count(*) FROM inbox GROUP BY state",
     [ST_CONTACT_GET] = "SELECT name, last_inbound, opted_in, opt_in_source, opt_in_at, session "
                        "FROM contacts WHERE channel = ?1 AND contact = ?2",
-    [ST_CONTACT_PUT] = "INSERT INTO contacts (channel, contact, name, last_inbound, opted_in, "
-                       "opt_in_source, opt_in_at, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                       "ON CONFLICT (channel, contact) DO UPDATE SET "
-                       "name = coalesce(excluded.name, contacts.name), "
-                       "last_inbound = max(coalesce(contacts.last_inbound, 0), "
-                       "coalesce(excluded.last_inbound, 0)), "
-                       /* consent is never withdrawn by a write that read it before another
-                        * process (a broadcast) recorded it */
-                       "opted_in = max(coalesce(contacts.opted_in, 0), "
-                       "coalesce(excluded.opted_in, 0)), "
-                       "opt_in_source = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "
-                       "THEN excluded.opt_in_source ELSE contacts.opt_in_source END, "
-                       "opt_in_at = CASE WHEN coalesce(contacts.opted_in, 0) = 0 "
-                       "THEN excluded.opt_in_at ELSE contacts.opt_in_at END, "
-                       "session = excluded.session "
-                       "RETURNING name, last_inbound, opted_in, opt_in_source, opt_in_at, session",
+    [ST_CONTACT_PUT] =
+        CONTACT_UPSERT "RETURNING name, last_inbound, opted_in, opt_in_source, opt_in_at, session",
+    [ST_CONTACT_SET] = CONTACT_UPSERT,
     [ST_OUT_ADD] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
                    "state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     [ST_OUT_SENT] = "UPDATE outbox SET state = 1, wamid = ?2, sent_at = ?3 "
@@ -501,7 +516,8 @@ static int migrate(struct pl_store *s, struct pl_error *err)
         goto fail;
     }
     /* each step brings the file from one version to the next; a new file takes them all */
-    static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+    static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                               schema_v4};
     for (; version < PL_STORE_SCHEMA_VERSION; version++) {
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
         if (sqlite3_exec(s->db, steps[version], NULL, NULL, NULL) != SQLITE_OK ||
@@ -1008,7 +1024,7 @@ int pl_store_contact_put(struct pl_store *s, const char *channel, const char *co
                          const struct pl_contact *c, struct pl_contact *stored,
                          struct pl_error *err)
 {
-    sqlite3_stmt *st = stmt(s, ST_CONTACT_PUT);
+    sqlite3_stmt *st = stmt(s, stored != NULL ? ST_CONTACT_PUT : ST_CONTACT_SET);
     struct pl_contact row;
 
     bind_text(st, 1, channel);

@@ -15,7 +15,7 @@
 #include "error.h"
 #include "webhook.h"
 
-#define PL_STORE_SCHEMA_VERSION 3
+#define PL_STORE_SCHEMA_VERSION 4
 
 struct pl_store;
 
@@ -109,7 +109,9 @@ int pl_store_contact_get(struct pl_store *s, const char *channel, const char *co
 /* Insert or update (channel, contact) with c. Consent and the last inbound time only move
  * forward: a writer that read the row before another connection recorded an opt-in (a
  * broadcast) does not undo it. The session and a non-NULL name are replaced. With stored not
- * NULL, the row as it now is (the caller clears it; untouched on failure). */
+ * NULL, the row as it now is (the caller clears it; untouched on failure); reading it back
+ * costs about as much as the write, so pass NULL when c is known to be the result (the caller
+ * read the row, changed it only forward, and no other connection has committed since). */
 int pl_store_contact_put(struct pl_store *s, const char *channel, const char *contact,
                          const struct pl_contact *c, struct pl_contact *stored,
                          struct pl_error *err);

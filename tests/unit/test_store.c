@@ -507,6 +507,18 @@ static void test_transactions(void)
 
 /* ---- contacts ----------------------------------------------------------------------------- */
 
+/* got is an opted-in contact with these values */
+static void check_contact(const struct pl_contact *got, const char *name, long long last_inbound,
+                          const char *source, long long opt_in_at, const char *session)
+{
+    CHECK_STR(got->name, name);
+    CHECK_INT(got->last_inbound, last_inbound);
+    CHECK_INT(got->opted_in, 1);
+    CHECK_STR(got->opt_in_source, source);
+    CHECK_INT(got->opt_in_at, opt_in_at);
+    CHECK_STR(got->session, session);
+}
+
 static void test_contacts(void)
 {
     struct pl_store *s = open_new("contacts.db");
@@ -562,12 +574,7 @@ static void test_contacts(void)
     struct pl_contact stored;
     CHECK_INT(pl_store_contact_put(s, "insurance", "79991234567", &c, &stored, &err), 0);
     CHECK_INT(pl_store_contact_get(s, "insurance", "79991234567", &got, &err), 0);
-    CHECK_INT(got.opted_in, 1);
-    CHECK_STR(got.opt_in_source, "website form");
-    CHECK_INT(got.opt_in_at, 1750000100);
-    CHECK_INT(got.last_inbound, 1750000000);
-    CHECK_STR(got.session, "{}");
-    CHECK_STR(got.name, "Анна");
+    check_contact(&got, "Анна", 1750000000, "website form", 1750000100, "{}");
     UNIT_CASE("a copy is deep");
     struct pl_contact copy;
     CHECK_INT(pl_contact_copy(&copy, &got), 0);
@@ -1332,6 +1339,26 @@ static void test_business_and_settings(void)
     pl_store_close(s);
 }
 
+/* Close s (a new file named name), turn it into an older version's file with sql (which sets
+ * user_version), and open it again: the migration runs. NULL (a failure reported) if it
+ * cannot be opened. path receives the file's path. */
+static struct pl_store *reopen_older(struct pl_store *s, const char *name, const char *sql,
+                                     char *path, size_t size)
+{
+    struct pl_error err;
+    sqlite3 *db = NULL;
+
+    pl_store_close(s);
+    tmp_path(path, size, name);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = pl_store_open(path, 0, &err);
+    if (s == NULL)
+        UNIT_FAIL("open an older file %s: %s", name, err.msg);
+    return s;
+}
+
 /* A file written by schema version 1 (before business_sends and settings) is migrated in
  * place: its rows stay, the new tables appear, the version moves to the current one. */
 static void test_migrate_from_v1(void)
@@ -1339,7 +1366,6 @@ static void test_migrate_from_v1(void)
     char path[256];
     struct pl_error err;
     struct pl_store *s;
-    sqlite3 *db = NULL;
     long long rowid = 0;
 
     UNIT_CASE("a version 1 state file is migrated, keeping its rows");
@@ -1350,20 +1376,12 @@ static void test_migrate_from_v1(void)
     struct pl_event ev = make_event(PL_EVENT_MESSAGE, "wamid.OLD", NULL, "7999", 1, NULL);
     CHECK_INT(pl_store_inbox_add(s, &ev, 1, &rowid, &err), 0);
     pl_event_clear(&ev);
-    pl_store_close(s);
-    tmp_path(path, sizeof path, "v1.db");
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db,
-                           "DROP TABLE business_sends; DROP TABLE settings; "
-                           "PRAGMA user_version = 1",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
-    sqlite3_close(db);
-    s = pl_store_open(path, 0, &err);
-    if (s == NULL) {
-        UNIT_FAIL("open a v1 file: %s", err.msg);
+    s = reopen_older(s, "v1.db",
+                     "DROP TABLE business_sends; DROP TABLE settings; "
+                     "PRAGMA user_version = 1",
+                     path, sizeof path);
+    if (s == NULL)
         return;
-    }
     CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM inbox WHERE dedupe = 'm:wamid.OLD'"), 1);
     CHECK_INT(pl_store_business_add(s, "shop", "a", 1, &err), 0);
@@ -1737,44 +1755,92 @@ static void test_contact_opt_in(void)
         CHECK_INT(pl_store_contact_opt_in(other, "shop", "7003", "broadcast:b-1", 902, &err), 0);
     CHECK_INT(pl_store_data_version(s, &v2, &err), 0);
     CHECK(v2 != v1);
+
+    /* the engine writes a turn's contacts without reading them back when the version it reads
+     * inside its write transaction is still the one its turn began with */
+    UNIT_CASE("data_version inside a write transaction sees another's commit since the last read");
+    long long v3 = -1;
+    c.opted_in = 0;
+    CHECK_INT(pl_store_contact_put(s, "shop", "7004", &c, NULL, &err), 0);
+    CHECK_INT(pl_store_data_version(s, &v2, &err), 0);
+    if (other != NULL)
+        CHECK_INT(pl_store_contact_opt_in(other, "shop", "7004", "broadcast:b-3", 903, &err), 0);
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_data_version(s, &v3, &err), 0);
+    CHECK(v3 != v2);
+    UNIT_CASE("a write without read-back still keeps the opt-in another connection recorded");
+    c.last_inbound = 700;
+    CHECK_INT(pl_store_contact_put(s, "shop", "7004", &c, NULL, &err), 0);
+    CHECK_INT(pl_store_commit(s, &err), 0);
+    CHECK_INT(pl_store_contact_get(s, "shop", "7004", &got, &err), 0);
+    check_contact(&got, "Анна", 700, "broadcast:b-3", 903, "{\"step\":2}");
+    pl_contact_clear(&got);
     pl_store_close(other);
     pl_store_close(s);
 }
 
-/* A file at schema version 2 (before broadcasts) gains the broadcast tables and indexes. */
+/* A file at schema version 2 (before broadcasts) gains the broadcast tables and indexes, and
+ * the later steps. */
 static void test_migrate_from_v2(void)
 {
     char path[256];
     struct pl_error err;
     struct pl_store *s;
-    sqlite3 *db = NULL;
 
-    UNIT_CASE("a version 2 state file is migrated to version 3, keeping its rows");
+    UNIT_CASE("a version 2 state file is migrated to the current version, keeping its rows");
     s = open_new("v2.db");
     if (s == NULL)
         return;
     CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "7001", "text", "{}", NULL, 1, NULL, &err), 0);
-    pl_store_close(s);
-    tmp_path(path, sizeof path, "v2.db");
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db,
-                           "DROP TABLE broadcasts; DROP TABLE broadcast_recipients; "
-                           "DROP INDEX outbox_broadcast; DROP INDEX outbox_template; "
-                           "PRAGMA user_version = 2",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
-    sqlite3_close(db);
-    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'broadcasts'"), 0);
-    s = pl_store_open(path, 0, &err);
-    if (s == NULL) {
-        UNIT_FAIL("open a v2 file: %s", err.msg);
+    s = reopen_older(s, "v2.db",
+                     "DROP TABLE broadcasts; DROP TABLE broadcast_recipients; "
+                     "DROP INDEX outbox_broadcast; DROP INDEX outbox_template; "
+                     "PRAGMA user_version = 2",
+                     path, sizeof path);
+    if (s == NULL)
         return;
-    }
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM outbox WHERE local_id = 'm1'"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('broadcasts', "
                             "'broadcast_recipients', 'outbox_broadcast', 'outbox_template')"),
               4);
+    pl_store_close(s);
+}
+
+/* Version 4 swaps the index of every inbox row by state for one of the pending rows, and drops
+ * an outbox index nothing read. A version 3 file's pending events are still found. */
+static void test_migrate_from_v3(void)
+{
+    char path[256];
+    struct pl_error err;
+    struct pl_store *s;
+    struct pl_event ev;
+    long long rowid = 0, pending = -1;
+
+    UNIT_CASE("a version 3 state file is migrated to version 4, its pending events kept");
+    s = open_new("v3.db");
+    if (s == NULL)
+        return;
+    ev = make_event(PL_EVENT_MESSAGE, "wamid.V3", NULL, "79990000001", 100, NULL);
+    CHECK_INT(pl_store_inbox_add(s, &ev, 1000, &rowid, &err), 0);
+    pl_event_clear(&ev);
+    s = reopen_older(s, "v3.db",
+                     "DROP INDEX inbox_pending; CREATE INDEX inbox_state ON inbox(state); "
+                     "CREATE INDEX outbox_channel_state ON outbox(channel, state); "
+                     "PRAGMA user_version = 3",
+                     path, sizeof path);
+    if (s == NULL)
+        return;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'inbox_pending'"), 1);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('inbox_state', "
+                            "'outbox_channel_state')"),
+              0);
+    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
+    CHECK_INT(pending, 1);
+    CHECK_INT(pl_store_inbox_finish(s, rowid, PL_INBOX_DONE, NULL, NULL, &err), 0);
+    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
+    CHECK_INT(pending, 0);
     pl_store_close(s);
 }
 
@@ -1799,6 +1865,7 @@ int main(void)
     test_broadcast_jobs();
     test_contact_opt_in();
     test_migrate_from_v2();
+    test_migrate_from_v3();
     test_threads();
     test_shared_connection();
     test_checkpoint_restart();
