@@ -76,6 +76,27 @@ def test_body_limits_and_non_whatsapp_bodies(binary):
     with_parley(binary, run)
 
 
+def test_headers_of_a_few_kib_are_accepted_and_larger_refused(binary):
+    # each connection has 8 KiB for the request line and headers (runtime/http.c)
+    def post(p, body, pad):
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": harness.sign(body),
+                   "X-Trace": "t" * pad}
+        try:
+            return p.request("POST", "/webhook", body, headers)[0]
+        except OSError:  # refused while the client was still sending: the connection closed
+            return "closed"
+
+    def run(p, provider):
+        big = json.dumps(harness.text_webhook("big headers", msg_id="wamid.HDR1")).encode()
+        assert post(p, big, 6 * 1024) == 200
+        too_big = json.dumps(harness.text_webhook("too big", msg_id="wamid.HDR2")).encode()
+        assert post(p, too_big, 16 * 1024) in (431, "closed")
+        assert p.post_webhook(harness.text_webhook("after", msg_id="wamid.HDR3")) == 200
+        p.wait_idle(2)
+        assert [s["text"]["body"] for s in provider.sends()] == ["echo: big headers", "echo: after"]
+    with_parley(binary, run)
+
+
 def test_unknown_phone_number_id_is_acknowledged_and_counted(binary):
     def run(p, provider):
         assert p.post_webhook(harness.text_webhook("hi", pnid="999999")) == 200
