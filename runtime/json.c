@@ -581,3 +581,139 @@ json_t *pl_json_parse(const char *buf, size_t len, unsigned flags, struct pl_err
     }
     return ps.root;
 }
+
+/* ---- the writer ---------------------------------------------------------------------------- */
+
+void pl_jw_raw(struct pl_jw *w, const char *s, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap > 0 ? w->cap : 512;
+        while (w->len + n + 1 > cap)
+            cap *= 2;
+        char *b = realloc(w->buf, cap);
+        if (b == NULL) {
+            w->oom = 1;
+            return;
+        }
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *run = s, *end = s + n;
+
+    pl_jw_raw(w, "\"", 1);
+    for (; s < end; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            elen = 6;
+        }
+        pl_jw_raw(w, run, (size_t)(s - run));
+        pl_jw_raw(w, esc, elen);
+        run = s + 1;
+    }
+    pl_jw_raw(w, run, (size_t)(s - run));
+    pl_jw_raw(w, "\"", 1);
+}
+
+static void dump_value(struct pl_jw *w, const json_t *v)
+{
+    char num[32];
+    size_t i, n;
+    const char *key;
+    json_t *item;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        pl_jw_raw(w, "{", 1);
+        n = 0;
+        json_object_foreach((json_t *)v, key, item)
+        {
+            if (n++ > 0)
+                pl_jw_raw(w, ",", 1);
+            pl_jw_quoted(w, key, strlen(key)); /* keys hold no NUL (jansson cannot) */
+            pl_jw_raw(w, ":", 1);
+            dump_value(w, item);
+        }
+        pl_jw_raw(w, "}", 1);
+        break;
+    case JSON_ARRAY:
+        pl_jw_raw(w, "[", 1);
+        for (i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                pl_jw_raw(w, ",", 1);
+            dump_value(w, json_array_get(v, i));
+        }
+        pl_jw_raw(w, "]", 1);
+        break;
+    case JSON_STRING:
+        pl_jw_quoted(w, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        n = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        pl_jw_raw(w, num, n);
+        break;
+    case JSON_REAL: { /* rare in webhooks; jansson's own digits, whatever its precision rules */
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL)
+            w->oom = 1;
+        else
+            pl_jw_raw(w, text, strlen(text));
+        free(text);
+        break;
+    }
+    case JSON_TRUE:
+        pl_jw_raw(w, "true", 4);
+        break;
+    case JSON_FALSE:
+        pl_jw_raw(w, "false", 5);
+        break;
+    case JSON_NULL:
+        pl_jw_raw(w, "null", 4);
+        break;
+    }
+}
+
+char *pl_json_dump(const json_t *v)
+{
+    struct pl_jw w = {0};
+
+    dump_value(&w, v);
+    if (w.oom) {
+        free(w.buf);
+        return NULL;
+    }
+    return w.buf;
+}

@@ -22,125 +22,58 @@
 
 /* ---- the request body ---- */
 
-/* A JSON writer for the hot path: every reply's body is written straight into one growing
- * buffer, in the key order Cloud API's documentation shows, with no tree built and freed. The
- * strings come checked by the rules (valid UTF-8), so only '"', '\' and control characters need
- * escaping; the output is byte for byte what jansson's compact dump gives. */
-struct jw {
-    char *buf;
-    size_t len, cap;
-    int comma; /* the next value or key needs a ',' before it */
-    int oom;
-};
-
-static void jw_raw(struct jw *w, const char *s, size_t n)
-{
-    if (w->oom)
-        return;
-    if (w->len + n + 1 > w->cap) {
-        size_t cap = w->cap > 0 ? w->cap : 512;
-        while (w->len + n + 1 > cap)
-            cap *= 2;
-        char *b = realloc(w->buf, cap);
-        if (b == NULL) {
-            w->oom = 1;
-            return;
-        }
-        w->buf = b;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-    w->buf[w->len] = '\0';
-}
-
-static void jw_sep(struct jw *w)
+/* Every reply's body is written straight into one growing buffer (json.h's writer), in the key
+ * order Cloud API's documentation shows, with no tree built and freed. The strings come checked
+ * by the rules (valid UTF-8). jw_* add the separators and keys of this file's documents. */
+static void jw_sep(struct pl_jw *w)
 {
     if (w->comma)
-        jw_raw(w, ",", 1);
+        pl_jw_raw(w, ",", 1);
     w->comma = 0;
 }
 
-static void jw_quoted(struct jw *w, const char *s)
+static void jw_quoted(struct pl_jw *w, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    const char *run = s;
-
-    jw_raw(w, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        size_t n = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (c >= 0x20)
-                continue;
-            n = 6;
-        }
-        jw_raw(w, run, (size_t)(s - run));
-        jw_raw(w, esc, n);
-        run = s + 1;
-    }
-    jw_raw(w, run, (size_t)(s - run));
-    jw_raw(w, "\"", 1);
+    pl_jw_quoted(w, s, strlen(s));
 }
 
 /* "key": (the value follows) */
-static void jw_key(struct jw *w, const char *key)
+static void jw_key(struct pl_jw *w, const char *key)
 {
     jw_sep(w);
-    jw_raw(w, "\"", 1);
-    jw_raw(w, key, strlen(key)); /* always one of this file's literals: nothing to escape */
-    jw_raw(w, "\":", 2);
+    pl_jw_raw(w, "\"", 1);
+    pl_jw_raw(w, key, strlen(key)); /* always one of this file's literals: nothing to escape */
+    pl_jw_raw(w, "\":", 2);
 }
 
-static void jw_str(struct jw *w, const char *v)
+static void jw_str(struct pl_jw *w, const char *v)
 {
     jw_sep(w);
     jw_quoted(w, v);
     w->comma = 1;
 }
 
-static void jw_kv(struct jw *w, const char *key, const char *v)
+static void jw_kv(struct pl_jw *w, const char *key, const char *v)
 {
     jw_key(w, key);
     jw_str(w, v);
 }
 
 /* '{' or '[', after a key or as an array's element */
-static void jw_open(struct jw *w, char c)
+static void jw_open(struct pl_jw *w, char c)
 {
     jw_sep(w);
-    jw_raw(w, &c, 1);
+    pl_jw_raw(w, &c, 1);
 }
 
-static void jw_close(struct jw *w, char c)
+static void jw_close(struct pl_jw *w, char c)
 {
-    jw_raw(w, &c, 1);
+    pl_jw_raw(w, &c, 1);
     w->comma = 1;
 }
 
 /* "key":{"text":v} */
-static void jw_text_obj(struct jw *w, const char *key, const char *text)
+static void jw_text_obj(struct pl_jw *w, const char *key, const char *text)
 {
     jw_key(w, key);
     jw_open(w, '{');
@@ -154,7 +87,7 @@ static const char *media_name(enum pl_media_kind k)
 }
 
 /* "<kind>":{"link":…,"caption":…,"filename":…} */
-static void jw_media(struct jw *w, const struct pl_media *media, int with_caption,
+static void jw_media(struct pl_jw *w, const struct pl_media *media, int with_caption,
                      const char *fallback)
 {
     const char *caption = media->caption != NULL ? media->caption : fallback;
@@ -170,7 +103,7 @@ static void jw_media(struct jw *w, const struct pl_media *media, int with_captio
 
 /* The interactive object's header: text, or the media when the message has both media and
  * buttons. */
-static void jw_header(struct jw *w, const struct pl_message *m)
+static void jw_header(struct pl_jw *w, const struct pl_message *m)
 {
     if (m->media.kind == PL_MEDIA_NONE && m->header == NULL)
         return;
@@ -186,7 +119,7 @@ static void jw_header(struct jw *w, const struct pl_message *m)
     jw_close(w, '}');
 }
 
-static void jw_buttons(struct jw *w, const struct pl_message *m)
+static void jw_buttons(struct pl_jw *w, const struct pl_message *m)
 {
     jw_key(w, "buttons");
     jw_open(w, '[');
@@ -204,7 +137,7 @@ static void jw_buttons(struct jw *w, const struct pl_message *m)
     jw_close(w, ']');
 }
 
-static void jw_list(struct jw *w, const struct pl_list *l)
+static void jw_list(struct pl_jw *w, const struct pl_list *l)
 {
     jw_kv(w, "button", l->button);
     jw_key(w, "sections");
@@ -237,7 +170,7 @@ static int single_url(const struct pl_message *m)
     return m->nbuttons == 1 && m->buttons[0].kind == PL_BUTTON_URL;
 }
 
-static void jw_cta(struct jw *w, const struct pl_limits *lim, const struct pl_message *m)
+static void jw_cta(struct pl_jw *w, const struct pl_limits *lim, const struct pl_message *m)
 {
     if (single_url(m)) {
         jw_kv(w, "name", "cta_url");
@@ -281,7 +214,7 @@ static const char *recipient_key(const char *to)
 char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_message *m,
                                const char *to, const char **kind, struct pl_error *err)
 {
-    struct jw w = {0};
+    struct pl_jw w = {0};
     int has_reply = m->nbuttons > 0 && m->buttons[0].kind == PL_BUTTON_REPLY;
     const char *body = m->text != NULL ? m->text : m->media.caption;
     int interactive = m->nbuttons > 0 || m->list != NULL;
@@ -328,7 +261,7 @@ char *pl_outbound_message_json(const struct pl_limits *lim, const struct pl_mess
         jw_kv(&w, "body", m->text);
         if (m->preview_url) {
             jw_key(&w, "preview_url");
-            jw_raw(&w, "true", 4);
+            pl_jw_raw(&w, "true", 4);
             w.comma = 1;
         }
         jw_close(&w, '}');

@@ -827,7 +827,7 @@ int pl_store_inbox_add(struct pl_store *s, const struct pl_event *ev, long long 
 
     *rowid = 0;
     if (ev->data != NULL) {
-        data = json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY);
+        data = pl_json_dump(ev->data);
         if (data == NULL)
             return oom(err, "inbox_add");
     }

@@ -94,7 +94,29 @@ static size_t jansson_flags(unsigned flags)
 
 /* ---- the differential check ------------------------------------------------------------------ */
 
-static size_t diff_runs, diff_rejected;
+static size_t diff_runs, diff_rejected, dumps;
+
+/* The writer against jansson's compact dump of the same tree: the same bytes. */
+static void agree_dump(const char *what, const json_t *v)
+{
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *got = pl_json_dump(v);
+
+    dumps++;
+    if (want == NULL || got == NULL)
+        UNIT_FAIL("%s: dump: jansson %s, pl_json_dump %s", what, want ? "wrote" : "failed",
+                  got ? "wrote" : "failed");
+    else if (strcmp(want, got) != 0) {
+        size_t at = 0;
+        while (want[at] == got[at])
+            at++;
+        UNIT_FAIL("%s: the dumps differ at byte %zu, where jansson writes \"%s\"", what, at,
+                  excerpt(want, strlen(want), at));
+    } else
+        unit_passed++;
+    free(want);
+    free(got);
+}
 
 /* Both parsers on buf[0..len) under one set of flags: both refuse, or both accept and give the
  * same tree. A refusal by pl_json_parse must be a syntax error with a byte offset, not "oom". */
@@ -123,6 +145,7 @@ static void agree_flags(const char *what, const char *buf, size_t len, unsigned 
         UNIT_FAIL("%s (flags %u): both accept, the trees differ", what, flags);
     } else {
         unit_passed++;
+        agree_dump(what, want);
     }
     json_decref(want);
     json_decref(got);
@@ -952,5 +975,6 @@ int main(void)
     free(body);
     test_alloc_failure_growth();
     test_differential();
+    printf("json: %zu trees dumped by both writers\n", dumps);
     return unit_report("json");
 }
