@@ -855,8 +855,12 @@ static int run_event(struct pl_engine *e, struct turn *t, struct queued *q)
     if (c == NULL)
         return -1;
     if (ev->contact_name != NULL && (c->name == NULL || strcmp(c->name, ev->contact_name) != 0)) {
-        free(c->name);
-        c->name = strdup(ev->contact_name);
+        /* only ever replaced by a name, never cleared (commit_turn relies on it) */
+        char *name = strdup(ev->contact_name);
+        if (name != NULL) {
+            free(c->name);
+            c->name = name;
+        }
     }
     if (ev->kind == PL_EVENT_MESSAGE || ev->kind == PL_EVENT_PRESS) {
         /* The window opens when the customer writes (by the provider's clock, never later

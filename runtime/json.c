@@ -651,7 +651,7 @@ void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n)
 static void dump_value(struct pl_jw *w, const json_t *v)
 {
     char num[32];
-    size_t i, n;
+    size_t i, n, key_len;
     const char *key;
     json_t *item;
 
@@ -659,11 +659,11 @@ static void dump_value(struct pl_jw *w, const json_t *v)
     case JSON_OBJECT:
         pl_jw_raw(w, "{", 1);
         n = 0;
-        json_object_foreach((json_t *)v, key, item)
+        json_object_keylen_foreach((json_t *)v, key, key_len, item)
         {
             if (n++ > 0)
                 pl_jw_raw(w, ",", 1);
-            pl_jw_quoted(w, key, strlen(key)); /* keys hold no NUL (jansson cannot) */
+            pl_jw_quoted(w, key, key_len);
             pl_jw_raw(w, ":", 1);
             dump_value(w, item);
         }

@@ -43,7 +43,9 @@ void pl_jw_raw(struct pl_jw *w, const char *s, size_t n);
 void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n);
 
 /* v as json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) writes it, byte for byte (objects in their
- * insertion order). A malloc'd string, or NULL when memory ran out. */
+ * insertion order), for every tree pl_json_parse builds: valid UTF-8 and no cycles (jansson
+ * refuses the others; this writer copies bytes as they are and must not be given a cycle).
+ * A malloc'd string, or NULL when memory ran out. */
 char *pl_json_dump(const json_t *v);
 
 #endif

@@ -151,8 +151,9 @@ static const char schema_v3[] =
 
 /* Version 4: fewer index writes per event. inbox_state indexed every row by state, so finishing
  * an event moved its entry; only the pending rows are ever looked up by state, and a partial
- * index holds just those (finishing deletes the entry). outbox_channel_state had no reader. The
- * counts by state scan the table instead: they run at start-up and on demand, never per event. */
+ * index holds just those (finishing deletes the entry). outbox_channel_state served only the
+ * counts by state, which now scan the table: the inbox's are read by tests alone, the outbox's
+ * once at start-up when the queue was spilled. Neither runs per event. */
 static const char schema_v4[] =
     "DROP INDEX IF EXISTS inbox_state;"
     "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(id) WHERE state = 0;"

@@ -86,7 +86,7 @@ int pl_store_inbox_pending_after(struct pl_store *s, long long after, size_t max
                                  int (*fn)(void *ud, long long rowid, const struct pl_event *ev),
                                  void *ud, size_t *count, struct pl_error *err);
 
-/* Counts by state (for /healthz and tests). */
+/* Counts by state (a scan of the table; tests read them). */
 int pl_store_inbox_counts(struct pl_store *s, long long *pending, long long *done,
                           long long *failed, struct pl_error *err);
 

@@ -1836,9 +1836,16 @@ static void test_migrate_from_v3(void)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('inbox_state', "
                             "'outbox_channel_state')"),
               0);
-    CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
-    CHECK_INT(pending, 1);
+    /* the query a restart runs (it reads the partial index) finds the event, then not */
+    struct seen found = {0}, after = {0};
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &found, &err), 0);
+    CHECK_INT(found.n, 1);
+    CHECK_INT(found.rowids[0], rowid);
+    CHECK_STR(found.first.id, "wamid.V3");
+    pl_event_clear(&found.first);
     CHECK_INT(pl_store_inbox_finish(s, rowid, PL_INBOX_DONE, NULL, NULL, &err), 0);
+    CHECK_INT(pl_store_inbox_pending(s, on_pending, &after, &err), 0);
+    CHECK_INT(after.n, 0);
     CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
     CHECK_INT(pending, 0);
     pl_store_close(s);
