@@ -651,18 +651,19 @@ void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n)
 static void dump_value(struct pl_jw *w, const json_t *v)
 {
     char num[32];
-    size_t i, n, key_len;
+    size_t i, key_len;
+    int first = 1, len;
     const char *key;
     json_t *item;
 
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         pl_jw_raw(w, "{", 1);
-        n = 0;
         json_object_keylen_foreach((json_t *)v, key, key_len, item)
         {
-            if (n++ > 0)
+            if (!first)
                 pl_jw_raw(w, ",", 1);
+            first = 0;
             pl_jw_quoted(w, key, key_len);
             pl_jw_raw(w, ":", 1);
             dump_value(w, item);
@@ -682,8 +683,8 @@ static void dump_value(struct pl_jw *w, const json_t *v)
         pl_jw_quoted(w, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        n = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        pl_jw_raw(w, num, n);
+        len = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        pl_jw_raw(w, num, (size_t)len);
         break;
     case JSON_REAL: { /* rare in webhooks; jansson's own digits, whatever its precision rules */
         char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

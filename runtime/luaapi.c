@@ -1326,7 +1326,7 @@ static int call_body(lua_State *L)
         json_t *j = to_json(L, -1, 0, path, sizeof path, err, sizeof err, &b);
         if (j == NULL)
             return luaL_error(L, "script_error: %s", err);
-        call->session_out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        call->session_out = pl_json_dump(j); /* what pl_session_parse reads back */
         json_decref(j);
     }
     if (call->session_out == NULL)
