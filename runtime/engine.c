@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,11 @@ struct pl_engine {
     struct pl_map *contacts;
     size_t ncontacts;
     long long data_version;
+    /* The last failed write to the state file (under lock), for /healthz; cleared by the next
+     * write that succeeds. store_failing lets a successful commit skip the lock. */
+    atomic_int store_failing;
+    char *store_error;
+    long long store_failed_at;
 };
 
 static long long now_s(void)
@@ -1065,6 +1071,7 @@ static int record_reports(struct pl_engine *e, struct queued **events)
     }
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
+    pl_engine_store_result(e, NULL);
     /* failed sends reach on_status like a failed status webhook, before this turn's events */
     while ((r = e->reports) != NULL) {
         e->reports = r->next;
@@ -1094,6 +1101,7 @@ rollback:
     pl_store_rollback(e->store);
 fail:
     pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code), "%s", err.msg);
+    pl_engine_store_result(e, &err);
     return -1;
 }
 
@@ -1172,6 +1180,7 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
             goto rollback;
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
+    pl_engine_store_result(e, NULL);
     pl_map_each(t->contacts, contacts_keep, e);
     pl_map_free(t->contacts, NULL); /* its values are the remembered contacts now */
     t->contacts = NULL;
@@ -1181,6 +1190,7 @@ rollback:
 fail:
     pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code),
            "could not commit handler effects (the events will run again): %s", err.msg);
+    pl_engine_store_result(e, &err);
     return -1;
 }
 
@@ -1445,42 +1455,48 @@ static int reload_one(void *ud, long long rowid, const struct pl_event *ev)
 }
 
 /* One slice of a read-back: at most `slice` rows after the engine's mark go into memory; *got is
- * how many were read. */
-typedef int (*slice_fn)(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err);
+ * how many were read, *mark the mark the slice started from. */
+typedef int (*slice_fn)(struct pl_engine *e, size_t slice, size_t *got, long long *mark,
+                        struct pl_error *err);
 
 /* Read back up to want rows, in slices, each with the state connection's turn held (see
  * pl_engine_store): the ingest thread commits webhooks between them instead of waiting for the
  * whole read-back. Returns -1 on a store error (logged), 1 when a slice came short (nothing is
  * left behind), else 0. */
-static int read_back(struct pl_engine *e, size_t want, slice_fn read)
+static int read_back(struct pl_engine *e, size_t want, slice_fn read, const char *what)
 {
     struct pl_error err;
     size_t most = e->queue_max / 8 < RELOAD_SLICE ? e->queue_max / 8 + 1 : RELOAD_SLICE;
     size_t got, slice;
+    long long mark = 0;
     int rc;
     do {
         slice = want < most ? want : most;
         got = 0;
         pl_store_hold();
-        rc = read(e, slice, &got, &err);
+        rc = read(e, slice, &got, &mark, &err);
         pl_store_release();
         want -= got;
         if (got == slice && want > 0)
             sched_yield(); /* let a waiting group commit take the turn */
     } while (rc == 0 && got == slice && want > 0);
     if (rc != 0) {
-        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "backlog"), "%s", err.msg);
+        /* the next drain tries again from the same mark */
+        pl_log(PL_LOG_ERROR, PL_FIELDS("event", "backlog"),
+               "reading the %s back from the state file after row %lld failed: %s", what, mark,
+               err.msg);
         return -1;
     }
     return got < slice;
 }
 
-static int inbox_slice(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err)
+static int inbox_slice(struct pl_engine *e, size_t slice, size_t *got, long long *mark,
+                       struct pl_error *err)
 {
     pthread_mutex_lock(&e->lock);
-    long long after = e->spill_after;
+    *mark = e->spill_after;
     pthread_mutex_unlock(&e->lock);
-    return pl_store_inbox_pending_after(e->store, after, slice, reload_one, e, got, err);
+    return pl_store_inbox_pending_after(e->store, *mark, slice, reload_one, e, got, err);
 }
 
 static void reload_spilled(struct pl_engine *e)
@@ -1489,7 +1505,7 @@ static void reload_spilled(struct pl_engine *e)
     int go = e->spilled && e->depth < e->queue_max / 2;
     unsigned long spills = e->spills;
     pthread_mutex_unlock(&e->lock);
-    if (!go || read_back(e, e->queue_max / 2, inbox_slice) < 0)
+    if (!go || read_back(e, e->queue_max / 2, inbox_slice, "spilled events") < 0)
         return;
     pthread_mutex_lock(&e->lock);
     /* caught up, and nothing was left out while we read: new events may stay in memory again */
@@ -1502,8 +1518,10 @@ static int recover_send(void *ud, long long id, const char *local_id, const char
                         const char *contact, const char *kind, const char *body,
                         long long created_at);
 
-static int outbox_slice(struct pl_engine *e, size_t slice, size_t *got, struct pl_error *err)
+static int outbox_slice(struct pl_engine *e, size_t slice, size_t *got, long long *mark,
+                        struct pl_error *err)
 {
+    *mark = e->out_after;
     return pl_store_outbox_queued(e->store, e->out_after, slice, recover_send, e, got, err);
 }
 
@@ -1514,7 +1532,7 @@ static void reload_messages(struct pl_engine *e)
     size_t pending = pl_outbound_pending(e->out);
     if (!e->out_spilled || pending >= e->queue_max / 2)
         return;
-    if (read_back(e, e->queue_max - pending, outbox_slice) == 1) {
+    if (read_back(e, e->queue_max - pending, outbox_slice, "queued messages") == 1) {
         e->out_spilled = 0;
         e->out_unread = 0;
     }
@@ -2110,6 +2128,20 @@ void pl_engine_refresh_analytics(struct pl_engine *e)
     pthread_mutex_unlock(&e->analytics_lock);
 }
 
+void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed)
+{
+    if (failed == NULL && !atomic_load_explicit(&e->store_failing, memory_order_relaxed))
+        return;
+    char *msg = failed != NULL ? strdup(failed->msg) : NULL;
+    pthread_mutex_lock(&e->lock);
+    free(e->store_error);
+    e->store_error = msg;
+    if (failed != NULL)
+        e->store_failed_at = now_s();
+    atomic_store_explicit(&e->store_failing, failed != NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&e->lock);
+}
+
 char *pl_engine_health(struct pl_engine *e)
 {
     json_t *root, *chans = json_object();
@@ -2147,6 +2179,14 @@ char *pl_engine_health(struct pl_engine *e)
                                   (json_int_t)e->done, "waiting", (json_int_t)e->waiting));
     json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
     json_object_set_new(root, "sending", json_integer((json_int_t)e->sending));
+    if (atomic_load_explicit(&e->store_failing, memory_order_relaxed)) {
+        json_object_set_new(root, "store",
+                            json_pack("{s:s?,s:I}", "error", e->store_error, "failed_at",
+                                      (json_int_t)e->store_failed_at));
+        degraded = 1;
+    } else {
+        json_object_set_new(root, "store", json_pack("{s:n}", "error"));
+    }
     pthread_mutex_unlock(&e->lock);
     json_object_set_new(root, "channels", chans);
     if (degraded)
@@ -2204,6 +2244,7 @@ void pl_engine_free(struct pl_engine *e)
     }
     free(e->channels);
     free(e->stdlib_dir);
+    free(e->store_error);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }

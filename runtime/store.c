@@ -387,9 +387,12 @@ static int busy_wait(void *ud, int count)
     return 1;
 }
 
+/* "<state file>: <operation>: <SQLite's message> (SQLite code <extended code>)": which file,
+ * which of Parley's operations, and the code that tells a full disk from a locked file. */
 static int db_error(struct pl_store *s, struct pl_error *err, const char *op)
 {
-    return pl_error_set(err, "store", "%s: %s", op, sqlite3_errmsg(s->db));
+    return pl_error_set(err, "store", "%s: %s: %s (SQLite code %d)", s->path, op,
+                        sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
 }
 
 static int oom(struct pl_error *err, const char *op)

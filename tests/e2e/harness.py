@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -208,13 +209,22 @@ class Parley:
         self.env.update(env or {})
         self.proc = None
         self.base = "http://127.0.0.1:%d" % self.port
+        self.file_size_limit = None  # bytes: RLIMIT_FSIZE for the next start (writes past it fail)
 
     def start(self, wait=True):
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.out_path = os.path.join(self.dir, "stdout.log")
+        limit = self.file_size_limit
+
+        def limits():
+            # a write past the limit then fails with EFBIG, as on a full disk, instead of killing
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
         self.proc = subprocess.Popen(
             [self.binary, "serve", "-c", self.config],
             stdout=open(self.out_path, "wb"), stderr=open(self.log_path, "wb"), env=self.env, cwd=self.dir,
+            preexec_fn=limits if limit is not None else None,
         )
         if wait:
             deadline = time.time() + 10

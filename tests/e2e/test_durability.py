@@ -4,6 +4,7 @@ restarts, and kill -9 under load loses no acknowledged event."""
 import json
 import os
 import re
+import resource
 import signal
 import sqlite3
 import threading
@@ -323,3 +324,54 @@ def test_acknowledging_webhooks_comes_first_the_engine_runs_at_a_lower_priority(
         assert nice.get("pl-engine") == 5, nice
         assert nice.get("pl-ingest") == 0 and nice.get("MHD-single") == 0, nice
     harness.with_parley(binary, {"main.lua": "return {}"}, go)
+
+
+def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers(binary):
+    """Writes to the state file start failing (RLIMIT_FSIZE: EFBIG, as on a full disk): webhooks
+    get 503 with a logged reason naming the file and SQLite's code, the process stays up, and
+    once there is room again every acknowledged event is answered and the refused ones, posted
+    again as Meta does, are taken."""
+    provider = harness.FakeProvider()
+    echo = 'return { on_message = function(chat, msg) chat:send("re " .. msg.text) end }'
+    p = harness.Parley(binary, {"main.lua": echo}, provider=provider)
+    try:
+        p.start()  # the schema is created with room
+        assert p.stop() == 0
+        p.file_size_limit = os.path.getsize(os.path.join(p.dir, "var", "parley.db")) + 1536 * 1024
+        p.start()
+        acked, refused = [], []
+        for i in range(4000):
+            payload = harness.text_webhook("d%d" % i, wa_id="7999100%04d" % (i % 40), msg_id="wamid.DISK%d" % i)
+            status = p.post_webhook(payload)
+            assert status in (200, 503), status
+            (acked if status == 200 else refused).append((i, payload))
+            if len(refused) >= 5:
+                break
+        assert len(refused) >= 5, "the state file never filled up (%d acknowledged)" % len(acked)
+        assert len(acked) >= 20, "too few webhooks acknowledged before the disk filled: %d" % len(acked)
+        p.wait_log(r"event=ingest.*could not store webhook events \(answering 503")
+        assert re.search(r"var/parley\.db: \w+: .*\(SQLite code \d+\)", p.log()), p.log()[-3000:]
+        h = p.health()  # still serving, and saying what is wrong
+        assert h["status"] == "degraded", h
+        assert "(SQLite code" in h["store"]["error"] and h["store"]["failed_at"] > 0, h
+        # room again, without a restart: the refused webhooks, posted again as Meta does, are taken
+        resource.prlimit(p.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for _, payload in refused:
+            assert p.post_webhook(payload) == 200
+        h = p.health()
+        assert h["status"] == "ok" and h["store"] == {"error": None}, h
+        assert p.post_webhook(acked[0][1]) == 200  # and a duplicate runs nothing
+        want = {"d%d" % i for i, _ in acked + refused}
+        deadline = time.time() + 30
+        while time.time() < deadline and not want <= {s["text"]["body"][3:] for s in provider.sends()}:
+            time.sleep(0.05)
+        bodies = [s["text"]["body"][3:] for s in provider.sends()]
+        assert want <= set(bodies), "never answered: %s" % sorted(want - set(bodies))[:5]
+        assert set(bodies) <= want, "answered but never acknowledged: %s" % sorted(set(bodies) - want)[:5]
+        # a turn whose commit failed sent nothing; its events ran again once there was room
+        assert len(bodies) == len(want), "answered twice: %d replies for %d events" % (len(bodies), len(want))
+        assert p.stop() == 0
+        with sqlite3.connect(os.path.join(p.dir, "var", "parley.db")) as db:
+            assert db.execute("select count(*) from inbox where state = 1").fetchone()[0] == len(want)
+    finally:
+        harness.shutdown(p, provider)

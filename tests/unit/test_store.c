@@ -774,6 +774,12 @@ static void test_outbox_misc(void)
     CHECK_STR(err.code, "store");
     CHECK_CONTAINS(err.msg, "outbox_add");
     CHECK_CONTAINS(err.msg, "UNIQUE");
+    UNIT_CASE("a store error names the state file and SQLite's extended code");
+    {
+        char path[256];
+        CHECK_CONTAINS(err.msg, tmp_path(path, sizeof path, "outbox2.db"));
+        CHECK_CONTAINS(err.msg, "(SQLite code 2067)"); /* SQLITE_CONSTRAINT_UNIQUE */
+    }
 
     UNIT_CASE("queued messages come in creation order");
     CHECK_INT(
