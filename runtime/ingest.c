@@ -113,7 +113,7 @@ static void *checkpoint_main(void *arg)
             pthread_cond_timedwait(&g->work_done, &g->lock, &ts);
         stop = g->stopping;
         pthread_mutex_unlock(&g->lock);
-        if (pl_store_checkpoint(g->checkpoints, RESTART_FRAMES, NULL, &err) != 0)
+        if (pl_store_checkpoint(g->checkpoints, RESTART_FRAMES, NULL, NULL, &err) != 0)
             pl_log(PL_LOG_WARN, PL_FIELDS("event", "checkpoint"), "%s", err.msg);
         if (stop)
             break;

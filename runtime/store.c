@@ -638,31 +638,42 @@ static int passive(struct pl_store *s, int *log, int *copied, struct pl_error *e
     return 0;
 }
 
-int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
+int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames, int *held_frames,
                         struct pl_error *err)
 {
-    int log = 0;
-    if (passive(s, &log, NULL, err) != 0)
+    int log = 0, done = 0;
+    if (held_frames != NULL)
+        *held_frames = -1;
+    if (passive(s, &log, &done, err) != 0)
         return -1;
     if (log_frames != NULL)
         *log_frames = log;
     if (restart_frames <= 0 || log <= restart_frames)
         return 0;
-    /* Catch up without stopping the writers: passes until one leaves only a few frames
-     * uncopied (those the writers added while it copied). Then one more pass in turn with this
-     * process's writers (on their mutex): none can add a frame meanwhile, so it copies the whole
-     * log, and the next commit starts the log over from its beginning. The writers wait for
-     * the copy of those few frames and two syncs only. What decides is what is left to copy,
-     * not how much the log grew: a reader in another process (a broadcast) can keep a pass from
-     * copying, and the writers must not wait for the backlog it held back. */
+    /* Catch up without stopping the writers, then one more pass in turn with this process's
+     * writers (on their mutex): none can add a frame meanwhile, so it copies the whole log, and
+     * the next commit starts the log over from its beginning. The writers wait for that last
+     * pass: for its copies and its two syncs, whose cost grows with the frames it copies.
+     * Those are the frames the writers added since the previous pass began. So the passes go
+     * on until one finds only a few frames to copy (each pass is shorter than the one before,
+     * because the copies outrun the writers), and only then do the writers wait. What a pass
+     * finds is counted from what the previous pass left copied, not from how long the log is:
+     * a reader in another process (a broadcast) can keep a pass from copying, and the writers
+     * must not wait for the backlog it held back. SQLite reports the log as it was when a pass
+     * began, so `now - copied` after a pass is only what a reader held back: it says nothing
+     * about what the writers added meanwhile. */
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
         int now = 0, copied = 0;
         if (passive(s, &now, &copied, err) != 0)
             return -1;
-        if (now - copied <= FINAL_PASS_FRAMES) {
+        int found = now - done; /* negative when the log started over meanwhile */
+        done = copied;
+        if (found <= FINAL_PASS_FRAMES) {
             pl_store_hold();
-            int rc = passive(s, NULL, NULL, err);
+            int rc = passive(s, &now, &copied, err);
             pl_store_release();
+            if (held_frames != NULL && rc == 0)
+                *held_frames = now > done ? now - done : 0;
             return rc;
         }
     }

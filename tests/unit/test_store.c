@@ -1228,8 +1228,9 @@ static void *write_steadily(void *arg)
 }
 
 /* Checkpoints every millisecond while another thread commits without pause; returns the longest
- * log seen after the first 10 rounds. */
-static int longest_log(const char *name, int restart_frames)
+ * log seen after the first 10 rounds; *most_held (may be NULL) gets the most frames a last pass
+ * copied while the writers waited (-1: there was no such pass). */
+static int longest_log(const char *name, int restart_frames, long every_ns, int *most_held)
 {
     struct pl_store *s = open_new(name), *c = open_new(name);
     struct busy_writer w = {s, 5000, 0};
@@ -1246,11 +1247,13 @@ static int longest_log(const char *name, int restart_frames)
     pl_store_manual_checkpoints(c);
     pthread_create(&th, NULL, write_steadily, &w);
     for (;;) {
-        struct timespec ms = {0, 1000000};
-        int log = 0;
-        failures += pl_store_checkpoint(c, restart_frames, &log, &err) != 0;
+        struct timespec ms = {0, every_ns};
+        int log = 0, held = -1;
+        failures += pl_store_checkpoint(c, restart_frames, &log, &held, &err) != 0;
         if (++rounds > 10 && log > longest)
             longest = log;
+        if (most_held != NULL && held > *most_held)
+            *most_held = held;
         if (pthread_tryjoin_np(th, NULL) == 0)
             break;
         nanosleep(&ms, NULL);
@@ -1266,15 +1269,53 @@ static int longest_log(const char *name, int restart_frames)
  * its turn with the writers and the log starts over, so it stays short. */
 static void test_checkpoint_restart(void)
 {
+    int held_passive = -1, held = -1;
     UNIT_CASE("steady commits, passive checkpoints only: the log keeps growing");
-    int passive = longest_log("ckpt-passive/state.db", 0);
+    int passive = longest_log("ckpt-passive/state.db", 0, 1000000, &held_passive);
     CHECK(passive > 2000);
+    CHECK_INT(held_passive, -1); /* the writers never waited */
     UNIT_CASE("steady commits, restarts past 100 frames: the log stays short");
-    int restarted = longest_log("ckpt-restart/state.db", 100);
+    int restarted = longest_log("ckpt-restart/state.db", 100, 1000000, NULL);
     CHECK(restarted >= 0 && restarted < 1000);
+    UNIT_CASE("a backlog of thousands of frames: the writers wait only for a short pass's frames");
+    longest_log("ckpt-backlog/state.db", 100, 30000000, &held);
+    CHECK(held >= 0 && held <= 500);
     printf("store: longest write-ahead log under steady commits: %d frames with passive "
-           "checkpoints only, %d with restarts past 100\n",
-           passive, restarted);
+           "checkpoints only, %d with restarts past 100 (the writers waited for at most %d)\n",
+           passive, restarted, held);
+
+    UNIT_CASE("a reader holding back the copies: no last pass, the writers never wait for it");
+    struct pl_store *s = open_new("ckpt-reader/state.db"), *c = open_new("ckpt-reader/state.db");
+    sqlite3 *reader = NULL;
+    char path[256];
+    struct pl_error err = {{0}, {0}};
+    if (s == NULL || c == NULL ||
+        sqlite3_open(tmp_path(path, sizeof path, "ckpt-reader/state.db"), &reader) != SQLITE_OK) {
+        UNIT_FAIL("open ckpt-reader");
+    } else {
+        pl_store_manual_checkpoints(s);
+        CHECK_INT(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM settings;", NULL, NULL, NULL),
+                  SQLITE_OK);
+        struct busy_writer w = {s, 300, 0};
+        write_steadily(&w); /* 300 commits after the reader's snapshot */
+        CHECK_INT(w.failures, 0);
+        int log = 0, waited = 0;
+        CHECK_INT(pl_store_checkpoint(c, 10, &log, &waited, &err), 0);
+        CHECK(log > 10);
+        CHECK_INT(waited, -1);
+        sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+        UNIT_CASE("the reader gone, the next checkpoint copies everything and restarts the log");
+        CHECK_INT(pl_store_checkpoint(c, 10, &log, &waited, &err), 0);
+        CHECK(waited >= 0);
+        CHECK_INT(pl_store_begin(s, &err), 0); /* the first commit after it: from the start */
+        CHECK_INT(pl_store_setting_put(s, "after-restart", "v", 1, &err), 0);
+        CHECK_INT(pl_store_commit(s, &err), 0);
+        CHECK_INT(pl_store_checkpoint(c, 10, &log, &waited, &err), 0);
+        CHECK(log < 10);
+    }
+    sqlite3_close(reader);
+    pl_store_close(c);
+    pl_store_close(s);
 }
 
 /* ---- main --------------------------------------------------------------------------------- */
