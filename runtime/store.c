@@ -683,15 +683,20 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
      * a reader in another process (a broadcast) can keep a pass from copying, and the writers
      * must not wait for the backlog it held back. SQLite reports the log as it was when a pass
      * began, so `now - copied` after a pass is only what a reader held back: it says nothing
-     * about what the writers added meanwhile. */
+     * about what the writers added meanwhile. Once a pass finds few frames, the log and the
+     * database are synced (presync) and one more pass copies what the writers added during the
+     * sync, so that the last pass's syncs find little to write. */
+    int synced = 0;
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
         int now = 0, copied = 0;
         if (passive(s, &now, &copied, err) != 0)
             return -1;
         int found = now - done; /* negative when the log started over meanwhile */
         done = copied;
-        if (found <= FINAL_PASS_FRAMES) {
+        if (found <= FINAL_PASS_FRAMES && !synced) {
             presync(s);
+            synced = 1;
+        } else if (found <= FINAL_PASS_FRAMES) {
             pl_store_hold();
             int rc = passive(s, &now, &copied, err);
             pl_store_release();
