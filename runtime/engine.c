@@ -2132,6 +2132,8 @@ void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed)
 {
     if (failed == NULL && !atomic_load_explicit(&e->store_failing, memory_order_relaxed))
         return;
+    if (failed != NULL)
+        pl_metrics_add("parley_store_errors_total", "", 1);
     char *msg = failed != NULL ? strdup(failed->msg) : NULL;
     pthread_mutex_lock(&e->lock);
     free(e->store_error);

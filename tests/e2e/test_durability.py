@@ -354,6 +354,8 @@ def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers(binary)
         h = p.health()  # still serving, and saying what is wrong
         assert h["status"] == "degraded", h
         assert "(SQLite code" in h["store"]["error"] and h["store"]["failed_at"] > 0, h
+        errors = re.search(rb"^parley_store_errors_total (\d+)$", p.get("/metrics")[1], re.M)
+        assert errors and int(errors.group(1)) >= len(refused), p.get("/metrics")[1]
         # room again, without a restart: the refused webhooks, posted again as Meta does, are taken
         resource.prlimit(p.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         for _, payload in refused:
