@@ -40,10 +40,21 @@ static void jw_quoted(struct pl_jw *w, const char *s)
 /* "key": (the value follows) */
 static void jw_key(struct pl_jw *w, const char *key)
 {
+    char buf[32];
+    size_t n = strlen(key); /* always one of this file's literals: nothing to escape */
+
     jw_sep(w);
-    pl_jw_raw(w, "\"", 1);
-    pl_jw_raw(w, key, strlen(key)); /* always one of this file's literals: nothing to escape */
-    pl_jw_raw(w, "\":", 2);
+    if (n + 3 > sizeof buf) {
+        pl_jw_raw(w, "\"", 1);
+        pl_jw_raw(w, key, n);
+        pl_jw_raw(w, "\":", 2);
+        return;
+    }
+    buf[0] = '"'; /* one append: every message has about 16 keys */
+    memcpy(buf + 1, key, n);
+    buf[n + 1] = '"';
+    buf[n + 2] = ':';
+    pl_jw_raw(w, buf, n + 3);
 }
 
 static void jw_str(struct pl_jw *w, const char *v)

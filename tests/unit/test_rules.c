@@ -1503,6 +1503,15 @@ static const struct {
     {"\xFF", 0, 0, -1},
     {"a\xE2\x82", 0, 1, -1},
     {"a\xE2\x82\xAC", 1, 0, 2},
+    /* the two-byte sequences' edges: C2 80 and DF BF are the first and the last; C0 and C1
+     * leads are overlong; a lead without its continuation, or with an ASCII byte after it */
+    {"\xC2\x80\xDF\xBF", 1, 0, 2},
+    {"x\xC1\xBF", 0, 1, -1},
+    {"xy\xC2", 0, 2, -1},
+    {"\xD0\x9F\xD0"
+     "A",
+     0, 2, -1},
+    {"\xD0\xC0\x80", 0, 0, -1},
 };
 
 static void test_utf8(void)
@@ -1515,6 +1524,22 @@ static void test_utf8(void)
             CHECK_INT((long)bad, (long)utf8_cases[i].bad_at);
         CHECK_INT(pl_utf8_length(s), utf8_cases[i].length);
     }
+    /* every pair of bytes (then a third): the scanners agree with pl_utf8_decode, sequence by
+     * sequence, whichever path a lead byte takes */
+    int disagree = 0;
+    for (int a = 1; a < 256; a++)
+        for (int b = 1; b < 256; b++) {
+            char s[4] = {(char)a, (char)b, 'z', 0};
+            uint32_t cp;
+            size_t first = pl_utf8_decode(s, 3, &cp), second = 0;
+            int valid = first > 0 &&
+                        (first == 3 || (second = pl_utf8_decode(s + first, 3 - first, &cp)) > 0) &&
+                        (first + second == 3 ||
+                         pl_utf8_decode(s + first + second, 3 - first - second, &cp) > 0);
+            disagree += pl_utf8_valid(s, 3, NULL) != valid;
+            disagree += (pl_utf8_length(s) >= 0) != valid;
+        }
+    CHECK_INT(disagree, 0);
 }
 
 static void test_counts(void)
