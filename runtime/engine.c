@@ -19,7 +19,6 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,7 +171,7 @@ struct pl_engine {
     long long data_version;
     /* The last failed write to the state file (under lock), for /healthz; cleared by the next
      * write that succeeds. store_failing lets a successful commit skip the lock. */
-    atomic_int store_failing;
+    int store_failing; /* __atomic */
     char *store_error;
     long long store_failed_at;
 };
@@ -2130,7 +2129,7 @@ void pl_engine_refresh_analytics(struct pl_engine *e)
 
 void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed)
 {
-    if (failed == NULL && !atomic_load_explicit(&e->store_failing, memory_order_relaxed))
+    if (failed == NULL && !__atomic_load_n(&e->store_failing, __ATOMIC_RELAXED))
         return;
     if (failed != NULL)
         pl_metrics_add("parley_store_errors_total", "", 1);
@@ -2140,7 +2139,7 @@ void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed)
     e->store_error = msg;
     if (failed != NULL)
         e->store_failed_at = now_s();
-    atomic_store_explicit(&e->store_failing, failed != NULL, memory_order_relaxed);
+    __atomic_store_n(&e->store_failing, failed != NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -2181,10 +2180,12 @@ char *pl_engine_health(struct pl_engine *e)
                                   (json_int_t)e->done, "waiting", (json_int_t)e->waiting));
     json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
     json_object_set_new(root, "sending", json_integer((json_int_t)e->sending));
-    if (atomic_load_explicit(&e->store_failing, memory_order_relaxed)) {
-        json_object_set_new(root, "store",
-                            json_pack("{s:s?,s:I}", "error", e->store_error, "failed_at",
-                                      (json_int_t)e->store_failed_at));
+    if (__atomic_load_n(&e->store_failing, __ATOMIC_RELAXED)) {
+        json_object_set_new(
+            root, "store",
+            json_pack("{s:s,s:I}", "error",
+                      e->store_error != NULL ? e->store_error : "(out of memory keeping the error)",
+                      "failed_at", (json_int_t)e->store_failed_at));
         degraded = 1;
     } else {
         json_object_set_new(root, "store", json_pack("{s:n}", "error"));

@@ -254,6 +254,9 @@ static int cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a file size limit (ulimit -f) makes a write fail (EFBIG) instead of killing the process:
+     * the state file's error is answered and reported like a full disk */
+    signal(SIGXFSZ, SIG_IGN);
 
     engine = pl_engine_new(&cfg, stdlib_dir(), &err);
     if (engine == NULL || pl_engine_start(engine, &err) != 0) {
@@ -631,6 +634,7 @@ static int cmd_broadcast(int argc, char **argv)
     pl_log_set_level(quiet || tty ? (enum pl_log_level)(PL_LOG_ERROR + 1)
                                   : (enum pl_log_level)(level > PL_LOG_WARN ? level : PL_LOG_WARN));
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     struct pl_broadcast_opts bo = {
         .cfg = &cfg,
         .channel = a.channel,

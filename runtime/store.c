@@ -5,8 +5,6 @@
 #include "store.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -15,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "json.h"
 
@@ -641,36 +638,54 @@ static int passive(struct pl_store *s, int *log, int *copied, struct pl_error *e
     return 0;
 }
 
-/* Write what the last pass copied, and the log as it stands, to the disk before the writers wait:
- * the last pass syncs both again, and then finds only the few pages written since. A sync's time
+/* Sync one of the connection's files through SQLite's own handle (op: SQLITE_FCNTL_FILE_POINTER
+ * for the database, SQLITE_FCNTL_JOURNAL_POINTER for the log). Never through a descriptor of our
+ * own: closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+ * too, and another process could then take itself for the file's last user and delete the live
+ * log. */
+static void sync_file(struct pl_store *s, int op)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(s->db, "main", op, &f) == SQLITE_OK && f != NULL &&
+        f->pMethods != NULL)
+        (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY);
+}
+
+/* Write the log as it stands, and what the passes copied, to the disk before the writers wait: a
+ * pass syncs the database only when it reaches the log's end, which under steady writes it never
+ * does, and the last pass's two syncs then find only the few pages written since. A sync's time
  * is the disk's, and it grows with what waits to be written. Errors change nothing: the last
  * pass syncs anyway. */
-static void presync(const struct pl_store *s)
+static void presync(struct pl_store *s)
 {
-    char wal[PATH_MAX];
-    const char *paths[] = {s->path, wal};
-    if (snprintf(wal, sizeof wal, "%s-wal", s->path) >= (int)sizeof wal)
-        return;
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            (void)fdatasync(fd);
-            close(fd);
-        }
-    }
+    sync_file(s, SQLITE_FCNTL_JOURNAL_POINTER);
+    sync_file(s, SQLITE_FCNTL_FILE_POINTER);
+}
+
+/* The pass in turn with this process's writers: it copies the whole log (unless another process
+ * holds copies back), and the next commit starts the log over. *held_frames: what it copied. */
+static int last_pass(struct pl_store *s, int done, int *held_frames, struct pl_error *err)
+{
+    int now = 0, copied = 0;
+    pl_store_hold();
+    int rc = passive(s, &now, &copied, err);
+    pl_store_release();
+    if (held_frames != NULL && rc == 0)
+        *held_frames = now > done ? now - done : 0;
+    return rc;
 }
 
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames, int *held_frames,
                         struct pl_error *err)
 {
-    int log = 0, done = 0;
+    int log = 0, done = 0, now = -1, copied = -1;
     if (held_frames != NULL)
         *held_frames = -1;
     if (passive(s, &log, &done, err) != 0)
         return -1;
     if (log_frames != NULL)
         *log_frames = log;
-    if (restart_frames <= 0 || log <= restart_frames)
+    if (restart_frames <= 0 || log <= restart_frames || done < 0)
         return 0;
     /* Catch up without stopping the writers, then one more pass in turn with this process's
      * writers (on their mutex): none can add a frame meanwhile, so it copies the whole log, and
@@ -688,24 +703,33 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
      * sync, so that the last pass's syncs find little to write. */
     int synced = 0;
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
-        int now = 0, copied = 0;
         if (passive(s, &now, &copied, err) != 0)
             return -1;
-        int found = now - done; /* negative when the log started over meanwhile */
+        if (now < 0) /* SQLITE_BUSY: another connection is checkpointing; this pass did nothing */
+            continue;
+        if (now < done) /* the log started over meanwhile: nothing to restart */
+            return 0;
+        int found = now - done;
         done = copied;
-        if (found <= FINAL_PASS_FRAMES && !synced) {
+        if (found > FINAL_PASS_FRAMES)
+            continue;
+        if (!synced) {
             presync(s);
             synced = 1;
-        } else if (found <= FINAL_PASS_FRAMES) {
-            pl_store_hold();
-            int rc = passive(s, &now, &copied, err);
-            pl_store_release();
-            if (held_frames != NULL && rc == 0)
-                *held_frames = now > done ? now - done : 0;
-            return rc;
+            continue;
         }
+        return last_pass(s, done, held_frames, err);
     }
-    return 0; /* the writers outran the copies: again at the next checkpoint */
+    /* The writers outran the copies (each pass's syncs take long enough for them to add more
+     * than FINAL_PASS_FRAMES). Past twice restart_frames the log starts over anyway, the writers
+     * waiting longer, so that it cannot grow without end; unless a reader held the copies back,
+     * which the last pass could not copy either. */
+    if (now >= 0 && copied == now && now > 2 * restart_frames) {
+        if (!synced)
+            presync(s);
+        return last_pass(s, done, held_frames, err);
+    }
+    return 0; /* again at the next checkpoint */
 }
 
 void pl_store_manual_checkpoints(struct pl_store *s)

@@ -45,10 +45,11 @@ void pl_store_release(void);
  * checkpoint makes more passive passes until the writers add only a few frames during one, and
  * then a last pass in turn with this process's writers (on their mutex): it copies the whole log,
  * and the next commit starts it over. Before that last pass it syncs the log and the database
- * itself, so the writers wait for the copy and the two syncs of those few frames only.
- * restart_frames 0 never restarts. *log_frames (may be NULL) gets the log's length before;
- * *held_frames (may be NULL) how many frames the last pass copied while the writers waited, or -1
- * when there was no such pass. */
+ * itself, so the writers wait for the copy and the two syncs of those few frames only. If the
+ * writers outrun the passes, the last pass runs anyway once the log holds twice restart_frames
+ * (unless another process's reader holds the copies back). restart_frames 0 never restarts.
+ * *log_frames (may be NULL) gets the log's length before; *held_frames (may be NULL) how many
+ * frames the last pass copied while the writers waited, or -1 when there was no such pass. */
 void pl_store_manual_checkpoints(struct pl_store *s);
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames, int *held_frames,
                         struct pl_error *err);

@@ -214,18 +214,14 @@ class Parley:
     def start(self, wait=True):
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.out_path = os.path.join(self.dir, "stdout.log")
-        limit = self.file_size_limit
-
-        def limits():
-            # a write past the limit then fails with EFBIG, as on a full disk, instead of killing
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-
         self.proc = subprocess.Popen(
             [self.binary, "serve", "-c", self.config],
             stdout=open(self.out_path, "wb"), stderr=open(self.log_path, "wb"), env=self.env, cwd=self.dir,
-            preexec_fn=limits if limit is not None else None,
         )
+        if self.file_size_limit is not None:
+            # parley ignores SIGXFSZ: a write past the limit fails with EFBIG, as on a full disk;
+            # the hard limit stays, so a test can lift the soft one again
+            resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, (self.file_size_limit, resource.RLIM_INFINITY))
         if wait:
             deadline = time.time() + 10
             while time.time() < deadline:

@@ -4,6 +4,7 @@ a missed target would make `make bench` report numbers it did not measure."""
 
 import os
 import subprocess
+import sys
 import tempfile
 
 REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "report.py")
@@ -26,7 +27,7 @@ def report(args, lines):
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as t:
         t.write("\n".join(lines) + "\n")
     try:
-        r = subprocess.run(["python3", REPORT, args[0], t.name] + [str(a) for a in args[1:]],
+        r = subprocess.run([sys.executable, REPORT, args[0], t.name] + [str(a) for a in args[1:]],
                            capture_output=True, text=True, timeout=30)
     finally:
         os.unlink(t.name)
@@ -81,7 +82,7 @@ def soak(rss, **changes):
     with tempfile.NamedTemporaryFile("w", delete=False) as t:
         t.write(line(**changes) + " conns=16\n")
     try:
-        r = subprocess.run(["python3", REPORT, "soak", t.name, "10"] + [str(x) for x in rss],
+        r = subprocess.run([sys.executable, REPORT, "soak", t.name, "10"] + [str(x) for x in rss],
                            capture_output=True, text=True, timeout=30)
     finally:
         os.unlink(t.name)
