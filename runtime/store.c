@@ -21,8 +21,9 @@
  * and memory stays bounded however many rows are pending. */
 #define ITER_BATCH 128
 
-/* A log restart: passive passes (at most CATCH_UP_PASSES) until the writers add at most
- * FINAL_PASS_FRAMES frames while one copies; then the last pass, which the writers wait for. */
+/* A log restart: passive passes (at most CATCH_UP_PASSES) until one finds at most
+ * FINAL_PASS_FRAMES frames to copy (or half the restart size, if that is fewer); then
+ * the last pass, which the writers wait for. */
 #define CATCH_UP_PASSES   8
 #define FINAL_PASS_FRAMES 128
 
@@ -701,7 +702,8 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
      * about what the writers added meanwhile. Once a pass finds few frames, the log and the
      * database are synced (presync) and one more pass copies what the writers added during the
      * sync, so that the last pass's syncs find little to write. */
-    int synced = 0;
+    int synced = 0,
+        few = restart_frames / 2 < FINAL_PASS_FRAMES ? restart_frames / 2 : FINAL_PASS_FRAMES;
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
         if (passive(s, &now, &copied, err) != 0)
             return -1;
@@ -711,7 +713,7 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
             return 0;
         int found = now - done;
         done = copied;
-        if (found > FINAL_PASS_FRAMES)
+        if (found > few)
             continue;
         if (!synced) {
             presync(s);
@@ -721,7 +723,7 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
         return last_pass(s, done, held_frames, err);
     }
     /* The writers outran the copies (each pass's syncs take long enough for them to add more
-     * than FINAL_PASS_FRAMES). Past twice restart_frames the log starts over anyway, the writers
+     * than `few`). Past twice restart_frames the log starts over anyway, the writers
      * waiting longer, so that it cannot grow without end; unless a reader held the copies back,
      * which the last pass could not copy either. */
     if (now >= 0 && copied == now && now > 2 * restart_frames) {

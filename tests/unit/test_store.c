@@ -1310,12 +1310,19 @@ static void test_checkpoint_restart(void)
     CHECK(restarted >= 0 && restarted < 1000);
     /* how many frames the writers wait for depends on this machine's speed: printed, not
      * checked; bench/README.md has the measurements under load */
+    UNIT_CASE("writers that outrun every pass: the log restarts anyway past twice its size");
+    int outrun_held = -1;
+    /* restarts past 1 frame: a pass counts as caught up only when the writers added nothing */
+    int outrun = longest_log("ckpt-outrun/state.db", 1, 1000000, &outrun_held);
+    CHECK(outrun >= 0 && outrun < 3000); /* without the fallback: about 6,000, as passive only */
+    CHECK(outrun_held >= 0);
     UNIT_CASE("a backlog of thousands of frames: passes catch up, then the writers wait once");
     longest_log("ckpt-backlog/state.db", 100, 30000000, &held);
     CHECK(held >= 0);
     printf("store: longest write-ahead log under steady commits: %d frames with passive "
-           "checkpoints only, %d with restarts past 100 (the writers waited for at most %d)\n",
-           passive, restarted, held);
+           "checkpoints only, %d with restarts past 100 (the writers waited for at most %d), %d "
+           "past 1 with writers that outrun the passes\n",
+           passive, restarted, held, outrun);
 
     UNIT_CASE("a reader holding back the copies: no last pass, the writers never wait for it");
     struct pl_store *s = open_new("ckpt-reader/state.db"), *c = open_new("ckpt-reader/state.db");
