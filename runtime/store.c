@@ -344,7 +344,8 @@ struct pl_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *st[ST_COUNT];
-    int shared; /* used by several threads: only with write_turn held (pl_store_share) */
+    int shared;    /* used by several threads: only with write_turn held (pl_store_share) */
+    int forced_at; /* the log's length when pl_store_checkpoint last forced a restart, or 0 */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -671,7 +672,7 @@ static int last_pass(struct pl_store *s, int done, int *held_frames, struct pl_e
     pl_store_hold();
     int rc = passive(s, &now, &copied, err);
     pl_store_release();
-    if (held_frames != NULL && rc == 0)
+    if (held_frames != NULL && rc == 0 && now >= 0) /* not when busy: nothing was copied */
         *held_frames = now > done ? now - done : 0;
     return rc;
 }
@@ -707,9 +708,11 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
     for (int pass = 0; pass < CATCH_UP_PASSES; pass++) {
         if (passive(s, &now, &copied, err) != 0)
             return -1;
-        if (now < 0) /* SQLITE_BUSY: another connection is checkpointing; this pass did nothing */
+        if (now < 0) /* SQLITE_BUSY (another checkpoint, or a writer's header): nothing done */
             continue;
-        if (now < done) /* the log started over meanwhile: nothing to restart */
+        /* The log started over meanwhile: nothing to restart. (Were it to start over and grow
+         * past `done` between two passes, `found` would be too small: not with serve's 64 MiB.) */
+        if (now < done)
             return 0;
         int found = now - done;
         done = copied;
@@ -723,12 +726,22 @@ int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames,
         return last_pass(s, done, held_frames, err);
     }
     /* The writers outran the copies (each pass's syncs take long enough for them to add more
-     * than `few`). Past twice restart_frames the log starts over anyway, the writers
-     * waiting longer, so that it cannot grow without end; unless a reader held the copies back,
-     * which the last pass could not copy either. */
-    if (now >= 0 && copied == now && now > 2 * restart_frames) {
-        if (!synced)
+     * than `few`). Past twice restart_frames the log starts over anyway, the writers waiting
+     * longer, so that it cannot grow without end. Not when a reader holds the copies back (the
+     * last pass could not copy them either; a shortfall of a few frames is only a writer of
+     * this process between its commit and the end of its read), and not again at every
+     * checkpoint when a forced restart did not take (a reader in another process at the first
+     * commit after it): only once the log has grown by restart_frames more. */
+    if (now >= 0 && now - copied <= FINAL_PASS_FRAMES && now > 2 * restart_frames &&
+        (s->forced_at == 0 || now < s->forced_at || now >= s->forced_at + restart_frames)) {
+        s->forced_at = now;
+        if (!synced) {
             presync(s);
+            if (passive(s, &now, &copied, err) != 0) /* what came in during the syncs */
+                return -1;
+            if (copied >= 0)
+                done = copied;
+        }
         return last_pass(s, done, held_frames, err);
     }
     return 0; /* again at the next checkpoint */

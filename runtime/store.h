@@ -47,7 +47,9 @@ void pl_store_release(void);
  * and the next commit starts it over. Before that last pass it syncs the log and the database
  * itself, so the writers wait for the copy and the two syncs of those few frames only. If the
  * writers outrun the passes, the last pass runs anyway once the log holds twice restart_frames
- * (unless another process's reader holds the copies back). restart_frames 0 never restarts.
+ * (unless a reader holds the copies back). The first commit after a restart syncs the log's new
+ * header, in the writer. restart_frames 0 never restarts. *log_frames is -1 when SQLite answered
+ * busy (another checkpoint running).
  * *log_frames (may be NULL) gets the log's length before; *held_frames (may be NULL) how many
  * frames the last pass copied while the writers waited, or -1 when there was no such pass. */
 void pl_store_manual_checkpoints(struct pl_store *s);
