@@ -169,11 +169,6 @@ struct pl_engine {
     struct pl_map *contacts;
     size_t ncontacts;
     long long data_version;
-    /* The last failed write to the state file (under lock), for /healthz; cleared by the next
-     * write that succeeds. store_failing lets a successful commit skip the lock. */
-    int store_failing; /* __atomic */
-    char *store_error;
-    long long store_failed_at;
 };
 
 static long long now_s(void)
@@ -1070,7 +1065,6 @@ static int record_reports(struct pl_engine *e, struct queued **events)
     }
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
-    pl_engine_store_result(e, NULL);
     /* failed sends reach on_status like a failed status webhook, before this turn's events */
     while ((r = e->reports) != NULL) {
         e->reports = r->next;
@@ -1100,7 +1094,6 @@ rollback:
     pl_store_rollback(e->store);
 fail:
     pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code), "%s", err.msg);
-    pl_engine_store_result(e, &err);
     return -1;
 }
 
@@ -1179,7 +1172,6 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
             goto rollback;
     if (pl_store_commit(e->store, &err) != 0)
         goto rollback;
-    pl_engine_store_result(e, NULL);
     pl_map_each(t->contacts, contacts_keep, e);
     pl_map_free(t->contacts, NULL); /* its values are the remembered contacts now */
     t->contacts = NULL;
@@ -1189,7 +1181,6 @@ rollback:
 fail:
     pl_log(PL_LOG_ERROR, PL_FIELDS("event", "store", "code", err.code),
            "could not commit handler effects (the events will run again): %s", err.msg);
-    pl_engine_store_result(e, &err);
     return -1;
 }
 
@@ -2127,22 +2118,6 @@ void pl_engine_refresh_analytics(struct pl_engine *e)
     pthread_mutex_unlock(&e->analytics_lock);
 }
 
-void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed)
-{
-    if (failed == NULL && !__atomic_load_n(&e->store_failing, __ATOMIC_RELAXED))
-        return;
-    if (failed != NULL)
-        pl_metrics_add("parley_store_errors_total", "", 1);
-    char *msg = failed != NULL ? strdup(failed->msg) : NULL;
-    pthread_mutex_lock(&e->lock);
-    free(e->store_error);
-    e->store_error = msg;
-    if (failed != NULL)
-        e->store_failed_at = now_s();
-    __atomic_store_n(&e->store_failing, failed != NULL, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&e->lock);
-}
-
 char *pl_engine_health(struct pl_engine *e)
 {
     json_t *root, *chans = json_object();
@@ -2180,12 +2155,12 @@ char *pl_engine_health(struct pl_engine *e)
                                   (json_int_t)e->done, "waiting", (json_int_t)e->waiting));
     json_object_set_new(root, "outbox", json_integer((json_int_t)e->outbox));
     json_object_set_new(root, "sending", json_integer((json_int_t)e->sending));
-    if (__atomic_load_n(&e->store_failing, __ATOMIC_RELAXED)) {
+    char failure[PL_ERROR_MSG_MAX];
+    long long failed_at = 0;
+    if (pl_store_failure(failure, sizeof failure, &failed_at)) {
         json_object_set_new(
             root, "store",
-            json_pack("{s:s,s:I}", "error",
-                      e->store_error != NULL ? e->store_error : "(out of memory keeping the error)",
-                      "failed_at", (json_int_t)e->store_failed_at));
+            json_pack("{s:s,s:I}", "error", failure, "failed_at", (json_int_t)failed_at));
         degraded = 1;
     } else {
         json_object_set_new(root, "store", json_pack("{s:n}", "error"));
@@ -2247,7 +2222,6 @@ void pl_engine_free(struct pl_engine *e)
     }
     free(e->channels);
     free(e->stdlib_dir);
-    free(e->store_error);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }

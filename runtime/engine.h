@@ -57,11 +57,6 @@ int pl_engine_reconfigure(struct pl_engine *e, struct pl_config *cfg);
  * from the state file, on a connection of their own; called by GET /metrics (any thread). */
 void pl_engine_refresh_analytics(struct pl_engine *e);
 
-/* Record a write to the state file: failed is the error, or NULL when it succeeded. /healthz
- * shows the last failure (and status "degraded") until a write succeeds again. Any thread;
- * a success while nothing failed costs an atomic read. */
-void pl_engine_store_result(struct pl_engine *e, const struct pl_error *failed);
-
 /* The /healthz document (malloc'd JSON). */
 char *pl_engine_health(struct pl_engine *e);
 

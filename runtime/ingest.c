@@ -68,13 +68,11 @@ static int store_batches(struct pl_ingest *g, struct batch *list, long long ***r
         pl_store_rollback(g->store);
         goto fail;
     }
-    pl_engine_store_result(g->engine, NULL);
     *rowids_out = rowids;
     return 0;
 fail:
     pl_log(PL_LOG_ERROR, PL_FIELDS("event", "ingest", "code", err.code),
            "could not store webhook events (answering 503 so the provider retries): %s", err.msg);
-    pl_engine_store_result(g->engine, &err);
 fail_alloc:
     for (size_t j = 0; j < nb; j++)
         free(rowids[j]);

@@ -22,7 +22,7 @@ static const struct metric_def defs[] = {
     {"parley_events_ignored_total", "counter", "Inbound items skipped, by reason"},
     {"parley_events_duplicate_total", "counter", "Inbound events already seen, by channel"},
     {"parley_store_errors_total", "counter",
-     "Commits to the state file that failed (webhooks answered 503, turns run again)"},
+     "State file operations that failed (SQLite errors: webhooks answered 503, turns run again)"},
     {"parley_messages_out_total", "counter",
      "Messages accepted by the provider, by channel and type"},
     {"parley_rejections_total", "counter", "Sends refused by the rules, by channel and code"},

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "metrics.h"
 
 /* Rows read per round by the iterators: the statement is reset before the callback runs, so the
  * callback may use the same connection (finish a row, record a send) without disturbing the scan,
@@ -389,12 +390,46 @@ static int busy_wait(void *ud, int count)
     return 1;
 }
 
+/* The state file's last failure in this process, for /healthz and /metrics: every SQLite error
+ * sets it, and the next commit that succeeds clears it (a full disk that has room again). */
+static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
+static int failing; /* __atomic: a successful commit reads it without the lock */
+static char failure[PL_ERROR_MSG_MAX];
+static long long failure_at;
+
+int pl_store_failure(char *msg, size_t size, long long *at)
+{
+    pthread_mutex_lock(&failure_lock);
+    int on = failing;
+    if (on) {
+        snprintf(msg, size, "%s", failure);
+        *at = failure_at;
+    }
+    pthread_mutex_unlock(&failure_lock);
+    return on;
+}
+
+static void set_failure(const char *msg)
+{
+    pthread_mutex_lock(&failure_lock);
+    if (msg != NULL) {
+        snprintf(failure, sizeof failure, "%s", msg);
+        failure_at = (long long)time(NULL);
+    }
+    __atomic_store_n(&failing, msg != NULL, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&failure_lock);
+}
+
 /* "<state file>: <operation>: <SQLite's message> (SQLite code <extended code>)": which file,
  * which of Parley's operations, and the code that tells a full disk from a locked file. */
 static int db_error(struct pl_store *s, struct pl_error *err, const char *op)
 {
-    return pl_error_set(err, "store", "%s: %s: %s (SQLite code %d)", s->path, op,
-                        sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
+    char msg[PL_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s: %s: %s (SQLite code %d)", s->path, op, sqlite3_errmsg(s->db),
+             sqlite3_extended_errcode(s->db));
+    set_failure(msg);
+    pl_metrics_add("parley_store_errors_total", "", 1);
+    return pl_error_set(err, "store", "%s", msg);
 }
 
 static int oom(struct pl_error *err, const char *op)
@@ -776,6 +811,8 @@ int pl_store_commit(struct pl_store *s, struct pl_error *err)
 {
     if (exec_stmt(s, stmt(s, ST_COMMIT), err, "commit") == 0) {
         end_write(s);
+        if (__atomic_load_n(&failing, __ATOMIC_RELAXED))
+            set_failure(NULL);
         return 0;
     }
     pl_store_rollback(s);

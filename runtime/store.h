@@ -48,13 +48,18 @@ void pl_store_release(void);
  * itself, so the writers wait for the copy and the two syncs of those few frames only. If the
  * writers outrun the passes, the last pass runs anyway once the log holds twice restart_frames
  * (unless a reader holds the copies back). The first commit after a restart syncs the log's new
- * header, in the writer. restart_frames 0 never restarts. *log_frames is -1 when SQLite answered
- * busy (another checkpoint running).
- * *log_frames (may be NULL) gets the log's length before; *held_frames (may be NULL) how many
- * frames the last pass copied while the writers waited, or -1 when there was no such pass. */
+ * header, in the writer. restart_frames 0 never restarts. *log_frames (may be NULL) gets the
+ * log's length before, -1 when SQLite answered busy (another checkpoint running); *held_frames
+ * (may be NULL) how many frames the last pass copied while the writers waited, or -1 when there
+ * was no such pass. */
 void pl_store_manual_checkpoints(struct pl_store *s);
 int pl_store_checkpoint(struct pl_store *s, int restart_frames, int *log_frames, int *held_frames,
                         struct pl_error *err);
+
+/* The last error of a state file in this process (every SQLite error counts, and
+ * parley_store_errors_total with it), until a commit succeeds: 1 with msg and *at (Unix seconds)
+ * filled, or 0. Any thread. */
+int pl_store_failure(char *msg, size_t size, long long *at);
 
 /* Transactions (BEGIN IMMEDIATE ... COMMIT). Rollback never fails. */
 int pl_store_begin(struct pl_store *s, struct pl_error *err);

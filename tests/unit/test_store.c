@@ -780,6 +780,17 @@ static void test_outbox_misc(void)
         CHECK_CONTAINS(err.msg, tmp_path(path, sizeof path, "outbox2.db"));
         CHECK_CONTAINS(err.msg, "(SQLite code 2067)"); /* SQLITE_CONSTRAINT_UNIQUE */
     }
+    UNIT_CASE("the failure stands for /healthz until a commit succeeds");
+    {
+        char msg[PL_ERROR_MSG_MAX] = "";
+        long long at = 0;
+        CHECK_INT(pl_store_failure(msg, sizeof msg, &at), 1);
+        CHECK_STR(msg, err.msg);
+        CHECK(at > 0);
+        CHECK_INT(pl_store_begin(s, &err), 0);
+        CHECK_INT(pl_store_commit(s, &err), 0);
+        CHECK_INT(pl_store_failure(msg, sizeof msg, &at), 0);
+    }
 
     UNIT_CASE("queued messages come in creation order");
     CHECK_INT(
