@@ -97,15 +97,16 @@ SOAK_CASES = [
 ]
 
 
+def judge(what, got, out, status, texts):
+    """What is wrong with one case's exit status and output (empty when nothing)."""
+    problems = [] if got == status else ["%s: exit %d, want %d\n%s" % (what, got, status, out)]
+    return problems + ["%s: no %r in\n%s" % (what, t, out) for t in texts if t not in out]
+
+
 def run_table(cases, args):
     problems = []
     for what, lines, status, texts in cases:
-        got, out = report(args, lines)
-        if got != status:
-            problems.append("%s: exit %d, want %d\n%s" % (what, got, status, out))
-        for t in texts:
-            if t not in out:
-                problems.append("%s: no %r in\n%s" % (what, t, out))
+        problems += judge(what, *report(args, lines), status, texts)
     return problems
 
 
@@ -122,10 +123,5 @@ def test_bench_report_layers(binary):
 def test_bench_report_soak(binary):
     problems = []
     for what, rss, changes, status, texts in SOAK_CASES:
-        got, out = soak(rss, **changes)
-        if got != status:
-            problems.append("%s: exit %d, want %d\n%s" % (what, got, status, out))
-        for t in texts:
-            if t not in out:
-                problems.append("%s: no %r in\n%s" % (what, t, out))
+        problems += judge(what, *soak(rss, **changes), status, texts)
     assert not problems, "\n".join(problems)
