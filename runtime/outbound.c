@@ -318,6 +318,9 @@ struct pl_outbound {
      * request itself. */
     CURL **idle;
     size_t nidle;
+    /* Each phone number's messages URL, parsed once: libcurl would parse the text again for
+     * every request. */
+    struct endpoint *endpoints;
     pl_delivery_fn on_done;
     void *ud;
     /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
@@ -330,6 +333,12 @@ struct pl_outbound {
     unsigned rng;
     pl_sink_fn sink;
     void *sink_ud;
+};
+
+struct endpoint {
+    struct endpoint *next;
+    CURLU *url;
+    char phone_number_id[];
 };
 
 struct cq {
@@ -447,11 +456,19 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
             return NULL;
         }
         snprintf(o->auth, n, "Authorization: Bearer %s", cfg->provider.token);
-        o->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        struct curl_slist *auth =
-            o->headers != NULL ? curl_slist_append(o->headers, o->auth) : NULL;
+        /* every request's headers; the user agent is one of them because, as
+         * CURLOPT_USERAGENT, libcurl would format its line again for every request */
+        const char *lines[] = {"Content-Type: application/json", "User-Agent: parley/" PL_VERSION,
+                               o->auth};
+        int headers_ok = 1;
+        for (size_t i = 0; i < sizeof lines / sizeof lines[0] && headers_ok; i++) {
+            struct curl_slist *grown = curl_slist_append(o->headers, lines[i]);
+            headers_ok = grown != NULL;
+            if (headers_ok)
+                o->headers = grown;
+        }
         o->idle = calloc((size_t)o->max_connections, sizeof *o->idle);
-        if (auth == NULL || o->idle == NULL) {
+        if (!headers_ok || o->idle == NULL) {
             pl_error_set(err, "io", "out of memory");
             pl_outbound_free(o);
             return NULL;
@@ -474,6 +491,12 @@ void pl_outbound_free(struct pl_outbound *o)
     for (size_t i = 0; i < o->nidle; i++)
         curl_easy_cleanup(o->idle[i]);
     free(o->idle);
+    while (o->endpoints != NULL) {
+        struct endpoint *ep = o->endpoints;
+        o->endpoints = ep->next;
+        curl_url_cleanup(ep->url);
+        free(ep);
+    }
     curl_slist_free_all(o->headers); /* holds a copy of the token */
     if (o->auth != NULL)
         memset(o->auth, 0, strlen(o->auth));
@@ -673,7 +696,6 @@ static CURL *take_handle(struct pl_outbound *o)
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "parley/" PL_VERSION);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     return easy;
 }
@@ -696,18 +718,50 @@ static void put_handle(struct pl_outbound *o, struct msg *m)
     o->idle[o->nidle++] = easy;
 }
 
+/* The parsed messages URL of a phone number, kept for the sender's life. NULL when out of
+ * memory or when libcurl rejects the URL (start_transfer then passes the text, and libcurl's
+ * error reaches the message). */
+static CURLU *endpoint(struct pl_outbound *o, const char *phone_number_id)
+{
+    struct endpoint *ep;
+    char url[1024];
+    size_t n = strlen(phone_number_id);
+
+    for (ep = o->endpoints; ep != NULL; ep = ep->next)
+        if (strcmp(ep->phone_number_id, phone_number_id) == 0)
+            return ep->url;
+    ep = malloc(sizeof *ep + n + 1);
+    if (ep == NULL)
+        return NULL;
+    memcpy(ep->phone_number_id, phone_number_id, n + 1);
+    ep->url = curl_url();
+    snprintf(url, sizeof url, "%s/%s/messages", o->url, phone_number_id);
+    if (ep->url == NULL || curl_url_set(ep->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(ep->url);
+        free(ep);
+        return NULL;
+    }
+    ep->next = o->endpoints;
+    o->endpoints = ep;
+    return ep->url;
+}
+
 static int start_transfer(struct pl_outbound *o, struct msg *m)
 {
-    char url[1024];
+    CURLU *parsed = endpoint(o, m->phone_number_id);
     m->easy = take_handle(o);
     if (m->easy == NULL)
         return -1;
-    snprintf(url, sizeof url, "%s/%s/messages", o->url, m->phone_number_id);
     free(m->resp);
     m->resp = NULL;
     m->resp_len = 0;
     m->errbuf[0] = '\0';
-    curl_easy_setopt(m->easy, CURLOPT_URL, url);
+    curl_easy_setopt(m->easy, CURLOPT_CURLU, parsed);
+    if (parsed == NULL) {
+        char url[1024];
+        snprintf(url, sizeof url, "%s/%s/messages", o->url, m->phone_number_id);
+        curl_easy_setopt(m->easy, CURLOPT_URL, url);
+    }
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->body);
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(m->body));
     curl_easy_setopt(m->easy, CURLOPT_WRITEDATA, m);

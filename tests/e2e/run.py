@@ -120,10 +120,15 @@ def run_case(parley_bin, case):
                 return "log matches %r but must not:\n%s" % (pat, log[-3000:])
         if rc != 0:
             return "parley exited %d" % rc
-        # every request carried the token and went to the channel's messages endpoint
+        # every request carried the token, JSON's type and Parley's user agent, and went to
+        # the channel's messages endpoint
         for r in provider.requests:
             if r["headers"].get("Authorization") != "Bearer " + harness.WA_TOKEN:
                 return "a send lacked the bearer token"
+            if r["headers"].get("Content-Type") != "application/json":
+                return "a send's Content-Type was %r" % r["headers"].get("Content-Type")
+            if not re.fullmatch(r"parley/\d+\.\d+\.\d+", r["headers"].get("User-Agent") or ""):
+                return "a send's User-Agent was %r" % r["headers"].get("User-Agent")
             if r["path"] != "/v21.0/%s/messages" % harness.PHONE_NUMBER_ID:
                 return "a send went to %s" % r["path"]
         return None

@@ -380,3 +380,27 @@ def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers(binary)
             assert db.execute("select count(*) from inbox where state = 1").fetchone()[0] == len(want)
     finally:
         harness.shutdown(p, provider)
+
+
+def test_each_channel_sends_to_its_own_phone_numbers_endpoint(binary):
+    # the sender keeps each phone number's parsed URL (runtime/outbound.c): interleaved
+    # channels must still reach their own /<phone_number_id>/messages
+    provider = harness.FakeProvider()
+    channels = {"a": {"phone_number_id": harness.PHONE_NUMBER_ID, "script": "scripts/main.lua"},
+                "b": {"phone_number_id": "100200300400500", "script": "scripts/main.lua"}}
+    p = harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, channels=channels)
+    try:
+        p.start()
+        for i in range(3):
+            for pnid, who in ((harness.PHONE_NUMBER_ID, "a"), ("100200300400500", "b")):
+                assert p.post_webhook(harness.text_webhook("%s%d" % (who, i), pnid=pnid)) == 200
+        provider.wait_sends(6)
+        p.wait_idle(6)
+        with provider.lock:
+            got = sorted((r["path"], r["body"]["text"]["body"]) for r in provider.requests)
+        want = sorted([("/v21.0/%s/messages" % harness.PHONE_NUMBER_ID, "a%d #%d" % (i, i + 1)) for i in range(3)]
+                      + [("/v21.0/100200300400500/messages", "b%d #%d" % (i, i + 1)) for i in range(3)])
+        assert got == want, got
+        assert p.stop() == 0
+    finally:
+        harness.shutdown(p, provider)
