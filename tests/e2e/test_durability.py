@@ -404,3 +404,52 @@ def test_each_channel_sends_to_its_own_phone_numbers_endpoint(binary):
         assert p.stop() == 0
     finally:
         harness.shutdown(p, provider)
+
+
+def test_a_turn_that_cannot_commit_is_retried_at_a_steady_pace_then_answered_once(binary):
+    """A handler's effects that do not fit on the disk (a 6 MiB session against a file size
+    limit of 4 MiB more than the state file) fail the turn's commit, while the webhooks' own
+    small commits still fit in the log. The turn runs again every RETRY_AFTER_STORE_ERROR_MS (500 ms),
+    also while newer events wait behind it, more than a turn takes (TURN_MAX, 128: they once
+    turned the wait into a spin that retried and logged on every pass), and once there is room
+    every event is answered once."""
+    provider = harness.FakeProvider()
+    script = """
+return {
+  on_message = function(chat, msg)
+    if msg.text == "big" then chat.session.blob = string.rep("x", 6 * 1024 * 1024) end
+    chat:send("re " .. msg.text)
+  end,
+}
+"""
+    p = harness.Parley(binary, {"main.lua": script}, provider=provider)
+    try:
+        p.start()
+        assert p.stop() == 0
+        p.file_size_limit = os.path.getsize(os.path.join(p.dir, "var", "parley.db")) + 4 * 1024 * 1024
+        p.start()
+        failure = "could not commit handler effects"
+        assert p.post_webhook(harness.text_webhook("big", msg_id="wamid.BIG")) == 200
+        p.wait_log(failure)
+        # newer events arrive for 2 s, acknowledged (their inbox rows fit in the log) and queued
+        # behind the failing turn: the turn still runs again only every 500 ms
+        smalls, began = 150, time.time()
+        before = p.log().count(failure)
+        for i in range(smalls):
+            status = p.post_webhook(harness.text_webhook("small%d" % i, wa_id="799920000%02d" % (i % 20)))
+            assert status == 200, (i, status, p.log()[-2000:])
+            time.sleep(max(0, began + 2.0 * (i + 1) / smalls - time.time()))
+        during = p.log().count(failure) - before
+        assert 1 <= during <= 7, "%d failed commits in %.1f s (one per 500 ms expected)" % (during, time.time() - began)
+        assert provider.sends() == [], "a turn that did not commit sent something"
+        resource.prlimit(p.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        provider.wait_sends(1 + smalls)
+        time.sleep(0.3)
+        bodies = [s["text"]["body"] for s in provider.sends()]
+        assert sorted(bodies) == sorted(["re big"] + ["re small%d" % i for i in range(smalls)]), bodies
+        assert p.stop() == 0
+        with sqlite3.connect(os.path.join(p.dir, "var", "parley.db")) as db:
+            (session,) = db.execute("select session from contacts where contact = '79991234567'").fetchone()
+            assert len(json.loads(session)["blob"]) == 6 * 1024 * 1024
+    finally:
+        harness.shutdown(p, provider)
