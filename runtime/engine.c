@@ -1530,19 +1530,29 @@ static void reload_messages(struct pl_engine *e)
 
 /* ---- the thread ---- */
 
-/* Take the queued events, at most TURN_MAX: a turn that is too long would keep the sender from
- * starting the messages the previous turns queued. */
+/* Take the queued events: a turn holds at most TURN_MAX, counting the events that must run
+ * again (a turn that could not commit), which go first. A turn that is too long would keep the
+ * sender from starting the messages the previous turns queued, and a turn that keeps failing
+ * does not grow: newer events wait in the queue behind it. */
 static struct queued *take_all(struct pl_engine *e, struct queued *again, int *stopping)
 {
-    struct queued *q, *last;
-    size_t n = 1;
-    pthread_mutex_lock(&e->lock);
-    q = last = e->head;
-    while (last != NULL && last->next != NULL && n < TURN_MAX) {
-        last = last->next;
-        n++;
+    struct queued *q = NULL, *last = NULL, *end = again;
+    size_t room = TURN_MAX, n = 0;
+
+    for (; end != NULL; end = end->next) {
+        if (room > 0)
+            room--;
+        if (end->next == NULL)
+            break;
     }
-    if (last != NULL) {
+    pthread_mutex_lock(&e->lock);
+    if (room > 0 && e->head != NULL) {
+        q = last = e->head;
+        n = 1;
+        while (last->next != NULL && n < room) {
+            last = last->next;
+            n++;
+        }
         e->head = last->next;
         last->next = NULL;
         if (e->head == NULL)
@@ -1553,10 +1563,7 @@ static struct queued *take_all(struct pl_engine *e, struct queued *again, int *s
     size_t depth = e->depth;
     pthread_mutex_unlock(&e->lock);
     pl_metrics_set("parley_queue_depth", "", (double)depth);
-    if (again != NULL) { /* events that must run again go first, in their order */
-        struct queued *end = again;
-        while (end->next != NULL)
-            end = end->next;
+    if (end != NULL) { /* events that must run again go first, in their order */
         end->next = q;
         q = again;
     }

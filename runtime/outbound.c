@@ -312,7 +312,8 @@ struct pl_outbound {
     char *url, *auth;
     long max_connections, timeout_ms;
     CURLM *multi;
-    struct curl_slist *headers; /* the same for every request */
+    struct curl_slist *headers;       /* the same for every request */
+    struct curl_slist *proxy_headers; /* the user agent, for a proxy's CONNECT */
     /* Finished transfers' handles, kept for the next ones (at most max_connections): a handle
      * set up once keeps its buffers and settings, and a new one per message cost more than the
      * request itself. */
@@ -461,6 +462,7 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
         const char *lines[] = {"Content-Type: application/json", "User-Agent: parley/" PL_VERSION,
                                o->auth};
         int headers_ok = 1;
+        o->proxy_headers = curl_slist_append(NULL, lines[1]); /* NULL: the CONNECT goes without */
         for (size_t i = 0; i < sizeof lines / sizeof lines[0] && headers_ok; i++) {
             struct curl_slist *grown = curl_slist_append(o->headers, lines[i]);
             headers_ok = grown != NULL;
@@ -498,6 +500,7 @@ void pl_outbound_free(struct pl_outbound *o)
         free(ep);
     }
     curl_slist_free_all(o->headers); /* holds a copy of the token */
+    curl_slist_free_all(o->proxy_headers);
     if (o->auth != NULL)
         memset(o->auth, 0, strlen(o->auth));
     free(o->auth);
@@ -693,6 +696,7 @@ static CURL *take_handle(struct pl_outbound *o)
     if (easy == NULL)
         return NULL;
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, o->headers);
+    curl_easy_setopt(easy, CURLOPT_PROXYHEADER, o->proxy_headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -756,6 +760,9 @@ static int start_transfer(struct pl_outbound *o, struct msg *m)
     m->resp = NULL;
     m->resp_len = 0;
     m->errbuf[0] = '\0';
+    /* libcurl before 8.12 reports a reused handle's first URL as CURLINFO_EFFECTIVE_URL after
+     * it is given another CURLU (curl#15984); the request itself goes to the new one. Do not
+     * log that value as the endpoint. */
     curl_easy_setopt(m->easy, CURLOPT_CURLU, parsed);
     if (parsed == NULL) {
         char url[1024];

@@ -71,7 +71,8 @@ class FakeProvider:
                     body = None
                 with provider.lock:
                     provider.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body, "raw": raw}
+                        {"path": self.path, "headers": dict(self.headers), "header_lines": list(self.headers.items()),
+                         "body": body, "raw": raw}
                     )
                     canned = provider.responses.pop(0) if provider.responses else None
                     provider.counter += 1

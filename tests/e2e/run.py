@@ -129,6 +129,9 @@ def run_case(parley_bin, case):
                 return "a send's Content-Type was %r" % r["headers"].get("Content-Type")
             if not re.fullmatch(r"parley/\d+\.\d+\.\d+", r["headers"].get("User-Agent") or ""):
                 return "a send's User-Agent was %r" % r["headers"].get("User-Agent")
+            names = [k.lower() for k, _ in r["header_lines"]]
+            if len(names) != len(set(names)):
+                return "a send repeated a header: %s" % names
             if r["path"] != "/v21.0/%s/messages" % harness.PHONE_NUMBER_ID:
                 return "a send went to %s" % r["path"]
         return None
