@@ -1537,14 +1537,13 @@ static void reload_messages(struct pl_engine *e)
 static struct queued *take_all(struct pl_engine *e, struct queued *again, int *stopping)
 {
     struct queued *q = NULL, *last = NULL, *end = again;
-    size_t room = TURN_MAX, n = 0;
+    size_t held = again != NULL, n = 0;
 
-    for (; end != NULL; end = end->next) {
-        if (room > 0)
-            room--;
-        if (end->next == NULL)
-            break;
+    while (end != NULL && end->next != NULL) {
+        end = end->next;
+        held++;
     }
+    size_t room = held < TURN_MAX ? TURN_MAX - held : 0;
     pthread_mutex_lock(&e->lock);
     if (room > 0 && e->head != NULL) {
         q = last = e->head;

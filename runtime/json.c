@@ -608,6 +608,10 @@ void pl_jw_raw(struct pl_jw *w, const char *s, size_t n)
 void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
+    /* the characters with a two-character escape; the other control characters are \u00XX */
+    static const char short_escape['\\' + 1] = {
+        ['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+        ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
     const char *run = s, *end = s + n;
 
     pl_jw_raw(w, "\"", 1);
@@ -616,30 +620,10 @@ void pl_jw_quoted(struct pl_jw *w, const char *s, size_t n)
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        size_t elen = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            elen = 6;
-        }
+        char letter = c < sizeof short_escape ? short_escape[c] : 0;
+        size_t elen = letter != 0 ? 2 : 6;
+        if (letter != 0)
+            esc[1] = letter;
         pl_jw_raw(w, run, (size_t)(s - run));
         pl_jw_raw(w, esc, elen);
         run = s + 1;

@@ -722,6 +722,13 @@ static void put_handle(struct pl_outbound *o, struct msg *m)
     o->idle[o->nidle++] = easy;
 }
 
+/* The text of a phone number's messages URL. */
+static void messages_url(const struct pl_outbound *o, const char *phone_number_id, char *buf,
+                         size_t size)
+{
+    snprintf(buf, size, "%s/%s/messages", o->url, phone_number_id);
+}
+
 /* The parsed messages URL of a phone number, kept for the sender's life. NULL when out of
  * memory or when libcurl rejects the URL (start_transfer then passes the text, and libcurl's
  * error reaches the message). */
@@ -739,7 +746,7 @@ static CURLU *endpoint(struct pl_outbound *o, const char *phone_number_id)
         return NULL;
     memcpy(ep->phone_number_id, phone_number_id, n + 1);
     ep->url = curl_url();
-    snprintf(url, sizeof url, "%s/%s/messages", o->url, phone_number_id);
+    messages_url(o, phone_number_id, url, sizeof url);
     if (ep->url == NULL || curl_url_set(ep->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
         curl_url_cleanup(ep->url);
         free(ep);
@@ -766,7 +773,7 @@ static int start_transfer(struct pl_outbound *o, struct msg *m)
     curl_easy_setopt(m->easy, CURLOPT_CURLU, parsed);
     if (parsed == NULL) {
         char url[1024];
-        snprintf(url, sizeof url, "%s/%s/messages", o->url, m->phone_number_id);
+        messages_url(o, m->phone_number_id, url, sizeof url);
         curl_easy_setopt(m->easy, CURLOPT_URL, url);
     }
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->body);
