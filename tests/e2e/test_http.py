@@ -97,6 +97,33 @@ def test_headers_of_a_few_kib_are_accepted_and_larger_refused(binary):
     with_parley(binary, run)
 
 
+def test_one_connection_carries_bodies_of_every_size_in_turn(binary):
+    # runtime/http.c keeps finished requests' body buffers for the next ones (up to 64 KiB):
+    # nothing of a longer body may show through a shorter one, on one keep-alive connection
+    import http.client
+
+    def run(p, provider):
+        conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+
+        def post(text, pad):
+            body = json.dumps(harness.text_webhook(text)).encode() + b" " * pad if text else b""
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": harness.sign(body)}
+            conn.request("POST", "/webhook", body, headers)
+            r = conn.getresponse()
+            r.read()
+            return r.status
+
+        sizes = [("huge", 200 * 1024), ("small", 0), ("mid", 20 * 1024), (None, 0), ("tiny", 0),
+                 ("mid again", 30 * 1024), ("last", 0)]
+        got = [post(text, pad) for text, pad in sizes]
+        assert got == [200, 200, 200, 400, 200, 200, 200], got
+        conn.close()
+        p.wait_idle(6)
+        assert [s["text"]["body"] for s in provider.sends()] == [
+            "echo: " + t for t, _ in sizes if t is not None]
+    with_parley(binary, run)
+
+
 def test_unknown_phone_number_id_is_acknowledged_and_counted(binary):
     def run(p, provider):
         assert p.post_webhook(harness.text_webhook("hi", pnid="999999")) == 200
