@@ -723,10 +723,15 @@ static void put_handle(struct pl_outbound *o, struct msg *m)
 }
 
 /* The text of a phone number's messages URL. */
-static void messages_url(const struct pl_outbound *o, const char *phone_number_id, char *buf,
-                         size_t size)
+/* "<provider.url>/<phone_number_id>/messages", malloc'd (NULL when out of memory): sized to fit,
+ * however long the configured URL is. */
+static char *messages_url(const struct pl_outbound *o, const char *phone_number_id)
 {
-    snprintf(buf, size, "%s/%s/messages", o->url, phone_number_id);
+    size_t n = strlen(o->url) + strlen(phone_number_id) + sizeof "//messages";
+    char *url = malloc(n);
+    if (url != NULL)
+        snprintf(url, n, "%s/%s/messages", o->url, phone_number_id);
+    return url;
 }
 
 /* The parsed messages URL of a phone number, kept for the sender's life. NULL when out of
@@ -735,7 +740,7 @@ static void messages_url(const struct pl_outbound *o, const char *phone_number_i
 static CURLU *endpoint(struct pl_outbound *o, const char *phone_number_id)
 {
     struct endpoint *ep;
-    char url[1024];
+    char *url;
     size_t n = strlen(phone_number_id);
 
     for (ep = o->endpoints; ep != NULL; ep = ep->next)
@@ -746,12 +751,15 @@ static CURLU *endpoint(struct pl_outbound *o, const char *phone_number_id)
         return NULL;
     memcpy(ep->phone_number_id, phone_number_id, n + 1);
     ep->url = curl_url();
-    messages_url(o, phone_number_id, url, sizeof url);
-    if (ep->url == NULL || curl_url_set(ep->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
+    url = messages_url(o, phone_number_id);
+    if (ep->url == NULL || url == NULL ||
+        curl_url_set(ep->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
         curl_url_cleanup(ep->url);
+        free(url);
         free(ep);
         return NULL;
     }
+    free(url);
     ep->next = o->endpoints;
     o->endpoints = ep;
     return ep->url;
@@ -772,9 +780,9 @@ static int start_transfer(struct pl_outbound *o, struct msg *m)
      * log that value as the endpoint. */
     curl_easy_setopt(m->easy, CURLOPT_CURLU, parsed);
     if (parsed == NULL) {
-        char url[1024];
-        messages_url(o, m->phone_number_id, url, sizeof url);
+        char *url = messages_url(o, m->phone_number_id); /* libcurl copies it */
         curl_easy_setopt(m->easy, CURLOPT_URL, url);
+        free(url);
     }
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDS, m->body);
     curl_easy_setopt(m->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(m->body));

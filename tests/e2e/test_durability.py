@@ -408,6 +408,26 @@ def test_each_channel_sends_to_its_own_phone_numbers_endpoint(binary):
         harness.shutdown(p, provider)
 
 
+def test_a_long_provider_url_reaches_the_provider_whole(binary):
+    # a partner's gateway may put a long prefix before /<phone_number_id>/messages: the sender
+    # sizes the URL to fit (it once cut it at 1,023 bytes and sent to a wrong path)
+    provider = harness.FakeProvider()
+    prefix = "/gw/" + "p" * 1500
+    cfg = {"provider": {"kind": "cloud-api", "url": provider.url + prefix, "token": "$WA_TOKEN"}}
+    p = harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, extra=cfg)
+    try:
+        p.start()
+        assert p.post_webhook(harness.text_webhook("long")) == 200
+        provider.wait_sends(1)
+        p.wait_idle(1)
+        with provider.lock:
+            paths = [r["path"] for r in provider.requests]
+        assert paths == ["/v21.0%s/%s/messages" % (prefix, harness.PHONE_NUMBER_ID)], [x[-60:] for x in paths]
+        assert p.stop() == 0
+    finally:
+        harness.shutdown(p, provider)
+
+
 def test_a_turn_that_cannot_commit_is_retried_at_a_steady_pace_then_answered_once(binary):
     """A handler's effects that do not fit on the disk (a 6 MiB session against a file size
     limit of 4 MiB more than the state file) fail the turn's commit, while the webhooks' own
