@@ -325,11 +325,20 @@ struct pl_outbound {
     pl_delivery_fn on_done;
     void *ud;
     /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
-     * go out in order. A queue is in at most one of: the ready list (its head may start now),
-     * the waiting list (its head waits for a retry time), or neither (its head is in flight). */
+     * go out in order. A queue is in at most one of: its channel's ready list (its head may
+     * start now), the waiting list (its head waits for a retry time), or neither (its head is
+     * in flight). */
     struct pl_map *queues; /* "channel\x1fcontact" -> struct cq */
-    struct cq *ready, *ready_tail;
     struct cq *waiting;
+    /* Each channel's lane: its ready queues and its transfers in flight. The channels with
+     * ready queues take turns (turns: a FIFO of lanes), one transfer each, and once more than
+     * one channel is configured (or has sent), none may hold more than lane_max connections: a
+     * phone number whose sends hang, or that a partner throttles, cannot take every connection
+     * from the others. */
+    struct lane *lanes; /* every channel seen since start */
+    struct lane *turns, *turns_tail;
+    size_t nlanes, nchannels;
+    long lane_max;
     size_t pending, inflight;
     unsigned rng;
     pl_sink_fn sink;
@@ -342,35 +351,108 @@ struct endpoint {
     char phone_number_id[];
 };
 
+struct lane {
+    struct lane *next;      /* in o->lanes */
+    struct lane *next_turn; /* in o->turns */
+    int in_turns;
+    struct cq *ready, *ready_tail;
+    size_t inflight;
+    char channel[];
+};
+
 struct cq {
-    struct cq *next; /* in the ready or the waiting list */
+    struct cq *next; /* in its lane's ready list or in the waiting list */
+    struct lane *lane;
     struct msg *head, *tail;
     enum { CQ_IDLE, CQ_READY, CQ_WAITING } where;
     char key[];
 };
 
-static void push_ready(struct pl_outbound *o, struct cq *q)
+static int lane_full(const struct pl_outbound *o, const struct lane *l)
 {
-    q->where = CQ_READY;
-    q->next = NULL;
-    if (o->ready_tail != NULL)
-        o->ready_tail->next = q;
-    else
-        o->ready = q;
-    o->ready_tail = q;
+    return o->kind != PL_PROVIDER_SANDBOX && (long)l->inflight >= o->lane_max;
 }
 
+/* Put the lane at the back of the turns when it has a ready queue and room for a transfer. A
+ * full lane comes back when one of its transfers ends (collect_done). */
+static void lane_schedule(struct pl_outbound *o, struct lane *l)
+{
+    if (l->in_turns || l->ready == NULL || lane_full(o, l))
+        return;
+    l->in_turns = 1;
+    l->next_turn = NULL;
+    if (o->turns_tail != NULL)
+        o->turns_tail->next_turn = l;
+    else
+        o->turns = l;
+    o->turns_tail = l;
+}
+
+/* With more than one channel, each may hold all but a quarter of the connections (at least one
+ * is kept for the others when there are two or more). */
+static void set_lane_max(struct pl_outbound *o)
+{
+    long kept = o->max_connections / 4 > 0 ? o->max_connections / 4 : 1;
+    int several = o->nlanes > 1 || o->nchannels > 1;
+    o->lane_max =
+        several && o->max_connections > 1 ? o->max_connections - kept : o->max_connections;
+}
+
+/* The lane of a channel, made on its first message. */
+static struct lane *lane_of(struct pl_outbound *o, const char *channel)
+{
+    struct lane *l;
+    size_t n = strlen(channel);
+
+    for (l = o->lanes; l != NULL; l = l->next)
+        if (strcmp(l->channel, channel) == 0)
+            return l;
+    l = calloc(1, sizeof *l + n + 1);
+    if (l == NULL)
+        return NULL;
+    memcpy(l->channel, channel, n + 1);
+    l->next = o->lanes;
+    o->lanes = l;
+    o->nlanes++;
+    set_lane_max(o);
+    return l;
+}
+
+static void push_ready(struct pl_outbound *o, struct cq *q)
+{
+    struct lane *l = q->lane;
+    q->where = CQ_READY;
+    q->next = NULL;
+    if (l->ready_tail != NULL)
+        l->ready_tail->next = q;
+    else
+        l->ready = q;
+    l->ready_tail = q;
+    lane_schedule(o, l);
+}
+
+/* The next ready queue, from the lane whose turn it is (the lane leaves the turns; the caller
+ * schedules it again once its transfer has started). NULL when no lane may start one. */
 static struct cq *pop_ready(struct pl_outbound *o)
 {
-    struct cq *q = o->ready;
-    if (q != NULL) {
-        o->ready = q->next;
-        if (o->ready == NULL)
-            o->ready_tail = NULL;
+    struct lane *l;
+    while ((l = o->turns) != NULL) {
+        o->turns = l->next_turn;
+        if (o->turns == NULL)
+            o->turns_tail = NULL;
+        l->next_turn = NULL;
+        l->in_turns = 0;
+        if (l->ready == NULL || lane_full(o, l))
+            continue;
+        struct cq *q = l->ready;
+        l->ready = q->next;
+        if (l->ready == NULL)
+            l->ready_tail = NULL;
         q->next = NULL;
         q->where = CQ_IDLE;
+        return q;
     }
-    return q;
+    return NULL;
 }
 
 static void push_waiting(struct pl_outbound *o, struct cq *q)
@@ -431,6 +513,8 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
     o->lim = pl_rules_limits(pl_provider_kind_name(o->kind));
     o->max_connections = cfg->provider.max_connections > 0 ? cfg->provider.max_connections : 16;
     o->timeout_ms = cfg->provider.timeout_ms > 0 ? cfg->provider.timeout_ms : 10000;
+    o->nchannels = cfg->nchannels;
+    set_lane_max(o);
     o->on_done = on_done;
     o->ud = ud;
     o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
@@ -493,6 +577,11 @@ void pl_outbound_free(struct pl_outbound *o)
     for (size_t i = 0; i < o->nidle; i++)
         curl_easy_cleanup(o->idle[i]);
     free(o->idle);
+    while (o->lanes != NULL) {
+        struct lane *l = o->lanes;
+        o->lanes = l->next;
+        free(l);
+    }
     while (o->endpoints != NULL) {
         struct endpoint *ep = o->endpoints;
         o->endpoints = ep->next;
@@ -536,12 +625,14 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
     struct cq *q = pl_map_get(o->queues, key);
     if (q == NULL) {
         size_t klen = strlen(key) + 1;
-        q = calloc(1, sizeof *q + klen);
+        struct lane *l = lane_of(o, channel);
+        q = l != NULL ? calloc(1, sizeof *q + klen) : NULL;
         if (q == NULL || pl_map_set(o->queues, key, q, NULL) != 0) {
             free(q);
             msg_free(m);
             return -1;
         }
+        q->lane = l;
         memcpy(q->key, key, klen);
     }
     m->q = q;
@@ -722,7 +813,6 @@ static void put_handle(struct pl_outbound *o, struct msg *m)
     o->idle[o->nidle++] = easy;
 }
 
-/* The text of a phone number's messages URL. */
 /* "<provider.url>/<phone_number_id>/messages", malloc'd (NULL when out of memory): sized to fit,
  * however long the configured URL is. */
 static char *messages_url(const struct pl_outbound *o, const char *phone_number_id)
@@ -795,6 +885,7 @@ static int start_transfer(struct pl_outbound *o, struct msg *m)
     }
     m->attempts++;
     o->inflight++;
+    m->q->lane->inflight++;
     return 0;
 }
 
@@ -823,18 +914,19 @@ static void start_due(struct pl_outbound *o)
             pp = &q->next;
         }
     }
-    while (o->ready != NULL) {
-        if (o->kind != PL_PROVIDER_SANDBOX && (long)o->inflight >= o->max_connections)
-            break;
+    while (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections) {
+        struct lane *l;
         q = pop_ready(o);
+        if (q == NULL)
+            break;
+        l = q->lane;
         if (o->kind == PL_PROVIDER_SANDBOX) {
             send_sandbox(o, q->head); /* answers at once; may free q */
-            continue;
-        }
-        if (start_transfer(o, q->head) != 0) {
+        } else if (start_transfer(o, q->head) != 0) {
             q->head->due_ms = now + pl_rules_retry_wait_ms(o->lim, PL_RETRY_BACKOFF, 1);
             push_waiting(o, q);
         }
+        lane_schedule(o, l); /* to the back: the channels take turns */
     }
 }
 
@@ -851,13 +943,16 @@ static void collect_done(struct pl_outbound *o)
         curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **)&m);
         curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &http);
         CURLcode rc = info->data.result;
+        struct lane *l = m->q->lane;
         put_handle(o, m);
         o->inflight--;
+        l->inflight--;
         if (rc != CURLE_OK)
             handle_answer(o, m, 0, NULL, 0,
                           m->errbuf[0] != '\0' ? m->errbuf : curl_easy_strerror(rc));
         else
             handle_answer(o, m, http, m->resp, m->resp_len, NULL);
+        lane_schedule(o, l); /* it has room again */
     }
 }
 
@@ -875,6 +970,10 @@ void pl_outbound_start(struct pl_outbound *o)
     int running;
     start_due(o);
     curl_multi_perform(o->multi, &running);
+    /* A transfer this perform finished must be taken now: its socket has nothing more to say,
+     * so the next poll would sleep its whole timeout (up to a second) with its connection
+     * counted as busy and the next message waiting for it. */
+    collect_done(o);
 }
 
 void pl_outbound_set_sink(struct pl_outbound *o, pl_sink_fn sink, void *ud)
@@ -897,7 +996,7 @@ long pl_outbound_next_due_ms(const struct pl_outbound *o)
 {
     long long now = now_ms(), best = -1;
 
-    if (o->ready != NULL &&
+    if (o->turns != NULL &&
         (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
         return 0;
     /* every connection busy: a finished transfer wakes the poll anyway */

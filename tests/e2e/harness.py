@@ -52,6 +52,7 @@ class FakeProvider:
         self.lock = threading.Lock()
         self.counter = 0
         self.delay = 0.0
+        self.path_delays = {}  # a path part (a phone number id) -> seconds its requests take
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,14 +72,15 @@ class FakeProvider:
                     body = None
                 with provider.lock:
                     provider.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "header_lines": list(self.headers.items()),
+                        {"path": self.path, "at": time.time(), "headers": dict(self.headers), "header_lines": list(self.headers.items()),
                          "body": body, "raw": raw}
                     )
                     canned = provider.responses.pop(0) if provider.responses else None
                     provider.counter += 1
                     wamid = "wamid.FAKE%06d" % provider.counter
-                if provider.delay:
-                    time.sleep(provider.delay)
+                delay = next((d for part, d in provider.path_delays.items() if part in self.path), provider.delay)
+                if delay:
+                    time.sleep(delay)
                 if canned is None:
                     status, payload = 200, {
                         "messaging_product": "whatsapp",

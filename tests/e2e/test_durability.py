@@ -408,6 +408,68 @@ def test_each_channel_sends_to_its_own_phone_numbers_endpoint(binary):
         harness.shutdown(p, provider)
 
 
+def test_a_channel_whose_sends_hang_leaves_connections_for_the_others(binary):
+    """Channel a's phone number answers after 2 s (a partner throttling it) and a has a message
+    for each of 6 contacts. With max_connections 4 and two channels configured, a may hold 3 of
+    them, so b's replies go out at once instead of waiting behind a's."""
+    provider = harness.FakeProvider()
+    slow_pnid, pnid_b = harness.PHONE_NUMBER_ID, "100200300400500"
+    provider.path_delays = {"/%s/" % slow_pnid: 2.0}
+    channels = {"a": {"phone_number_id": slow_pnid, "script": "scripts/main.lua"},
+                "b": {"phone_number_id": pnid_b, "script": "scripts/main.lua"}}
+    cfg = {"provider": {"kind": "cloud-api", "url": provider.url, "token": "$WA_TOKEN", "max_connections": 4}}
+    p = harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, channels=channels, extra=cfg)
+
+    def sent_to(pnid):
+        with provider.lock:
+            return sum(1 for r in provider.requests if "/%s/" % pnid in r["path"])
+    try:
+        p.start()
+        for i in range(6):
+            assert p.post_webhook(harness.text_webhook("a%d" % i, wa_id="7999100%04d" % i)) == 200
+        deadline = time.time() + 5
+        while sent_to(slow_pnid) < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # a's sends are out and hanging; would a take the fourth connection?
+        assert sent_to(slow_pnid) == 3, "a holds %d connections, not 3 of 4" % sent_to(slow_pnid)
+        started = time.time()
+        for i in range(3):
+            assert p.post_webhook(harness.text_webhook("b%d" % i, pnid=pnid_b, wa_id="7999200%04d" % i)) == 200
+        while sent_to(pnid_b) < 3 and time.time() - started < 10:
+            time.sleep(0.01)
+        took = time.time() - started
+        assert sent_to(pnid_b) == 3 and took < 1.0, "b's replies waited %.1f s behind a's hanging sends" % took
+        provider.wait_sends(9, timeout=20)
+        p.wait_idle(9, timeout=20)
+        assert len(provider.sends()) == 9
+        assert p.stop() == 0
+    finally:
+        harness.shutdown(p, provider)
+
+
+def test_a_freed_connection_is_used_at_once(binary):
+    """One connection, replies to ten contacts: each send starts as soon as the one before it
+    is answered. A transfer that libcurl finished while Parley was starting others was once left
+    uncollected until the sender's next one-second wake-up, its connection counted as busy."""
+    provider = harness.FakeProvider()
+    cfg = {"provider": {"kind": "cloud-api", "url": provider.url, "token": "$WA_TOKEN", "max_connections": 1}}
+    p = harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, extra=cfg)
+    try:
+        p.start()
+        started = time.time()
+        for i in range(10):
+            assert p.post_webhook(harness.text_webhook("c%d" % i, wa_id="7999300%04d" % i)) == 200
+        provider.wait_sends(10)
+        p.wait_idle(10)
+        with provider.lock:
+            at = [r["at"] - started for r in provider.requests]
+        gaps = [b - a for a, b in zip(at, at[1:])]
+        assert len(at) == 10 and max(gaps) < 0.5, "sends at %s" % ["%.3f" % t for t in at]
+        assert p.stop() == 0
+    finally:
+        harness.shutdown(p, provider)
+
+
 def test_a_long_provider_url_reaches_the_provider_whole(binary):
     # a partner's gateway may put a long prefix before /<phone_number_id>/messages: the sender
     # sizes the URL to fit (it once cut it at 1,023 bytes and sent to a wrong path)
