@@ -217,6 +217,25 @@ static int expand(struct ctx *c, const char *kp, const char *raw, const char **o
     return 0;
 }
 
+/* A value of obj[key] for a message: "the value of $NAME" when it came from the environment
+ * (it may be a secret put under the wrong key, so it is never shown), else the value itself,
+ * escaped, and in quotes when quoted. Returns buf. */
+static const char *shown(const json_t *obj, const char *key, const char *value, int quoted,
+                         char *buf, size_t size)
+{
+    const char *raw = json_string_value(json_object_get(obj, key));
+    if (raw != NULL && raw[0] == '$' && raw[1] != '$') {
+        snprintf(buf, size, "the value of %s", raw);
+        return buf;
+    }
+    if (!quoted)
+        return echo(value, buf, size);
+    buf[0] = '"';
+    echo(value, buf + 1, size - 2);
+    strcat(buf, "\"");
+    return buf;
+}
+
 /* The string at obj[key] after the `$` rule, copied into *out (NULL when absent and optional).
  * Empty values are errors. Returns 0 or -1 with the error set. */
 static int get_string(struct ctx *c, json_t *obj, const char *parent, const char *key, int required,
@@ -284,18 +303,20 @@ static int get_int(struct ctx *c, json_t *obj, const char *parent, const char *k
             return -1;
         if (s[0] == '\0')
             return fail(c, kp, "environment variable %s is empty", var);
-        if (parse_long(s, &n) < 0) {
-            char e[ECHO_MAX * 4 + 8];
-            return fail(c, kp, "environment variable %s is not an integer: \"%s\"", var,
-                        echo(s, e, sizeof e));
-        }
+        if (parse_long(s, &n) < 0) /* the value is not shown: it may be a secret */
+            return fail(c, kp, "environment variable %s is not an integer", var);
     } else {
         return fail(c, kp, "expected an integer, got %s", type_name(v));
     }
     if (n < min || n > max) {
+        char num[64];
+        if (json_is_string(v))
+            snprintf(num, sizeof num, "the value of %s", json_string_value(v));
+        else
+            snprintf(num, sizeof num, "%lld", n);
         if (max == LONG_MAX)
-            return fail(c, kp, "%lld is out of range (must be %ld or more)", n, min);
-        return fail(c, kp, "%lld is out of range (%ld..%ld)", n, min, max);
+            return fail(c, kp, "%s is out of range (must be %ld or more)", num, min);
+        return fail(c, kp, "%s is out of range (%ld..%ld)", num, min, max);
     }
     *out = (long)n;
     return 0;
@@ -350,20 +371,21 @@ static int get_path(struct ctx *c, json_t *obj, const char *parent, const char *
 
 /* The script must be a readable regular file now: a typo should stop startup, not the first
  * message. O_NONBLOCK so that a FIFO cannot hang us. */
-static int check_readable_file(struct ctx *c, const char *kp, const char *path)
+static int check_readable_file(struct ctx *c, const char *kp, const json_t *obj, const char *key,
+                               const char *path)
 {
-    char e[ECHO_MAX * 4 + 8];
+    char e[ECHO_MAX * 4 + 32];
     struct stat st;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return fail(c, kp, "%s: %s", echo(path, e, sizeof e), strerror(errno));
+        return fail(c, kp, "%s: %s", shown(obj, key, path, 0, e, sizeof e), strerror(errno));
     int rc = fstat(fd, &st);
     int saved = errno;
     close(fd);
     if (rc < 0)
-        return fail(c, kp, "%s: %s", echo(path, e, sizeof e), strerror(saved));
+        return fail(c, kp, "%s: %s", shown(obj, key, path, 0, e, sizeof e), strerror(saved));
     if (!S_ISREG(st.st_mode))
-        return fail(c, kp, "%s: not a regular file", echo(path, e, sizeof e));
+        return fail(c, kp, "%s: not a regular file", shown(obj, key, path, 0, e, sizeof e));
     return 0;
 }
 
@@ -407,18 +429,18 @@ static int is_channel_id(const char *s)
 
 /* "host:port" with host an IPv4 address, "localhost" or a bracketed IPv6 address; the stored host
  * has no brackets. */
-static int parse_listen(struct ctx *c, const char *s, struct pl_config *cfg)
+static int parse_listen(struct ctx *c, const json_t *root, const char *s, struct pl_config *cfg)
 {
-    char e[ECHO_MAX * 4 + 8], host[INET6_ADDRSTRLEN + 1];
+    char e[ECHO_MAX * 4 + 32], host[INET6_ADDRSTRLEN + 1];
     const char *port, *hs;
     size_t hl;
     unsigned char addr[sizeof(struct in6_addr)];
     int v6 = 0;
-    echo(s, e, sizeof e);
+    shown(root, "listen", s, 1, e, sizeof e);
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
         if (rb == NULL || rb[1] != ':')
-            return fail(c, "listen", "\"%s\" must be host:port, e.g. \"[::1]:8080\"", e);
+            return fail(c, "listen", "%s must be host:port, e.g. \"[::1]:8080\"", e);
         hs = s + 1;
         hl = (size_t)(rb - hs);
         port = rb + 2;
@@ -426,29 +448,28 @@ static int parse_listen(struct ctx *c, const char *s, struct pl_config *cfg)
     } else {
         const char *colon = strrchr(s, ':');
         if (colon == NULL)
-            return fail(c, "listen", "\"%s\" must be host:port, e.g. \"127.0.0.1:8080\"", e);
+            return fail(c, "listen", "%s must be host:port, e.g. \"127.0.0.1:8080\"", e);
         hs = s;
         hl = (size_t)(colon - s);
         port = colon + 1;
         if (memchr(s, ':', hl) != NULL)
-            return fail(c, "listen", "\"%s\": put an IPv6 address in brackets, e.g. \"[::1]:8080\"",
-                        e);
+            return fail(c, "listen", "%s: put an IPv6 address in brackets, e.g. \"[::1]:8080\"", e);
     }
     if (hl == 0)
-        return fail(c, "listen", "\"%s\" has no host (use \"0.0.0.0:PORT\" for all interfaces)", e);
+        return fail(c, "listen", "%s has no host (use \"0.0.0.0:PORT\" for all interfaces)", e);
     if (hl >= sizeof host)
-        return fail(c, "listen", "\"%s\": host is not an IP address or \"localhost\"", e);
+        return fail(c, "listen", "%s: host is not an IP address or \"localhost\"", e);
     memcpy(host, hs, hl);
     host[hl] = '\0';
     if (v6 ? inet_pton(AF_INET6, host, addr) != 1
            : strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, addr) != 1)
-        return fail(c, "listen", "\"%s\": host is not %s", e,
+        return fail(c, "listen", "%s: host is not %s", e,
                     v6 ? "an IPv6 address" : "an IPv4 address or \"localhost\"");
     if (!all_digits(port, 5))
-        return fail(c, "listen", "\"%s\": port must be a number 0..65535", e);
+        return fail(c, "listen", "%s: port must be a number 0..65535", e);
     long p = strtol(port, NULL, 10);
     if (p > 65535)
-        return fail(c, "listen", "\"%s\": port %ld is out of range (0..65535)", e, p);
+        return fail(c, "listen", "%s: port %ld is out of range (0..65535)", e, p);
     cfg->listen_host = strdup(host);
     if (cfg->listen_host == NULL)
         return fail(c, "listen", "out of memory");
@@ -495,9 +516,9 @@ static int parse_provider(struct ctx *c, json_t *root, struct pl_config *cfg)
     } else if (strcmp(kind, "sandbox") == 0) {
         cfg->provider.kind = PL_PROVIDER_SANDBOX;
     } else {
-        char e[ECHO_MAX * 4 + 8];
-        fail(c, "provider.kind", "\"%s\" is not \"cloud-api\" or \"sandbox\"",
-             echo(kind, e, sizeof e));
+        char e[ECHO_MAX * 4 + 32];
+        fail(c, "provider.kind", "%s is not \"cloud-api\" or \"sandbox\"",
+             shown(p, "kind", kind, 1, e, sizeof e));
         goto out;
     }
     if (cfg->provider.kind == PL_PROVIDER_CLOUD_API) {
@@ -550,7 +571,7 @@ out:
 
 static int parse_channel(struct ctx *c, const char *id, json_t *v, struct pl_channel_config *ch)
 {
-    char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 8];
+    char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 32];
     keypath(parent, sizeof parent, "channels", id);
     if (!is_channel_id(id))
         return fail(c, parent, "channel id must be 1-64 characters of a-z, 0-9, _ and -");
@@ -564,11 +585,12 @@ static int parse_channel(struct ctx *c, const char *id, json_t *v, struct pl_cha
     if (get_string(c, v, parent, "phone_number_id", 1, &ch->phone_number_id) < 0)
         return -1;
     if (!all_digits(ch->phone_number_id, 64))
-        return fail(c, keypath(kp, sizeof kp, parent, "phone_number_id"),
-                    "\"%s\" must be 1-64 digits", echo(ch->phone_number_id, e, sizeof e));
+        return fail(c, keypath(kp, sizeof kp, parent, "phone_number_id"), "%s must be 1-64 digits",
+                    shown(v, "phone_number_id", ch->phone_number_id, 1, e, sizeof e));
     if (get_path(c, v, parent, "script", 1, NULL, &ch->script) < 0)
         return -1;
-    if (check_readable_file(c, keypath(kp, sizeof kp, parent, "script"), ch->script) < 0)
+    if (check_readable_file(c, keypath(kp, sizeof kp, parent, "script"), v, "script", ch->script) <
+        0)
         return -1;
     if (get_path(c, v, parent, "templates", 0, NULL, &ch->templates) < 0)
         return -1;
@@ -578,13 +600,13 @@ static int parse_channel(struct ctx *c, const char *id, json_t *v, struct pl_cha
         return fail(c, parent, "out of memory");
     if (!is_language(ch->language))
         return fail(c, keypath(kp, sizeof kp, parent, "language"),
-                    "\"%s\" is not a language code like \"en\", \"ru\", \"en_US\" or \"pt_BR\"",
-                    echo(ch->language, e, sizeof e));
+                    "%s is not a language code like \"en\", \"ru\", \"en_US\" or \"pt_BR\"",
+                    shown(v, "language", ch->language, 1, e, sizeof e));
     if (get_string(c, v, parent, "waba_id", 0, &ch->waba_id) < 0)
         return -1;
     if (ch->waba_id != NULL && !all_digits(ch->waba_id, 64))
-        return fail(c, keypath(kp, sizeof kp, parent, "waba_id"), "\"%s\" must be 1-64 digits",
-                    echo(ch->waba_id, e, sizeof e));
+        return fail(c, keypath(kp, sizeof kp, parent, "waba_id"), "%s must be 1-64 digits",
+                    shown(v, "waba_id", ch->waba_id, 1, e, sizeof e));
     if (get_int(c, v, parent, "daily_limit", 0, LONG_MAX, 250, &ch->daily_limit) < 0)
         return -1;
     if (get_int(c, v, parent, "cpu_ms", 1, 60000, 200, &ch->cpu_ms) < 0)
@@ -614,11 +636,12 @@ static int parse_channels(struct ctx *c, json_t *root, struct pl_config *cfg)
             return -1;
         for (size_t i = 0; i + 1 < cfg->nchannels; i++) {
             if (strcmp(cfg->channels[i].phone_number_id, ch->phone_number_id) == 0) {
-                char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 8];
+                char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 32];
                 keypath(parent, sizeof parent, "channels", id);
                 return fail(c, keypath(kp, sizeof kp, parent, "phone_number_id"),
-                            "\"%s\" is already used by channel \"%s\"",
-                            echo(ch->phone_number_id, e, sizeof e), cfg->channels[i].id);
+                            "%s is already used by channel \"%s\"",
+                            shown(v, "phone_number_id", ch->phone_number_id, 1, e, sizeof e),
+                            cfg->channels[i].id);
             }
         }
     }
@@ -634,7 +657,7 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
         return -1;
     if (get_string(c, root, NULL, "listen", 0, &s) < 0)
         return -1;
-    int rc = parse_listen(c, s != NULL ? s : "127.0.0.1:8080", cfg);
+    int rc = parse_listen(c, root, s != NULL ? s : "127.0.0.1:8080", cfg);
     free(s);
     if (rc < 0)
         return -1;
@@ -643,8 +666,9 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
     if (get_string(c, root, NULL, "sync", 0, &s) < 0)
         return -1;
     if (s != NULL && strcmp(s, "full") != 0 && strcmp(s, "normal") != 0) {
-        char e[ECHO_MAX * 4 + 8];
-        rc = fail(c, "sync", "\"%s\" is not one of normal, full", echo(s, e, sizeof e));
+        char e[ECHO_MAX * 4 + 32];
+        rc = fail(c, "sync", "%s is not one of normal, full",
+                  shown(root, "sync", s, 1, e, sizeof e));
         free(s);
         return rc;
     }
@@ -664,9 +688,9 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
         return fail(c, "log_level", "out of memory");
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
         strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
-        char e[ECHO_MAX * 4 + 8];
-        return fail(c, "log_level", "\"%s\" is not one of debug, info, warn, error",
-                    echo(cfg->log_level, e, sizeof e));
+        char e[ECHO_MAX * 4 + 32];
+        return fail(c, "log_level", "%s is not one of debug, info, warn, error",
+                    shown(root, "log_level", cfg->log_level, 1, e, sizeof e));
     }
     if (parse_provider(c, root, cfg) < 0)
         return -1;

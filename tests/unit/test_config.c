@@ -50,7 +50,8 @@ static int is_zero(const struct pl_config *cfg)
 }
 
 /* Secret values used below: no error message may contain them. */
-static const char *const secrets[] = {"s3cret", "v3rify", "t0ken", "envs3cret", "trigg3r", NULL};
+static const char *const secrets[] = {"s3cret",  "v3rify",      "t0ken", "envs3cret",
+                                      "trigg3r", "40440440440", NULL};
 
 #define SECRETS "'app_secret':'s3cret','verify_token':'v3rify'"
 #define SANDBOX "'provider':{'kind':'sandbox'}"
@@ -260,7 +261,54 @@ static const struct row rows[] = {
     {"$NAME integer out of range",
      CFG("", SANDBOX, ",'cpu_ms':'$PL_TEST_INT'"),
      {{"PL_TEST_INT", "0"}},
+     "parley.json: channels.main.cpu_ms: the value of $PL_TEST_INT is out of range (1..60000)"},
+    {"a literal integer out of range is shown",
+     CFG("", SANDBOX, ",'cpu_ms':0"),
+     {{0}},
      "parley.json: channels.main.cpu_ms: 0 is out of range (1..60000)"},
+    /* a secret's variable put under the wrong key: the message names it, never its value */
+    {"secret as listen",
+     CFG(",'listen':'$PL_TEST_SECRET'", SANDBOX, ""),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: listen: the value of $PL_TEST_SECRET must be host:port"},
+    {"secret as sync",
+     CFG(",'sync':'$PL_TEST_SECRET'", SANDBOX, ""),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: sync: the value of $PL_TEST_SECRET is not one of normal, full"},
+    {"secret as log_level",
+     CFG(",'log_level':'$PL_TEST_SECRET'", SANDBOX, ""),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: log_level: the value of $PL_TEST_SECRET is not one of debug"},
+    {"secret as provider.kind",
+     CFG("", "'provider':{'kind':'$PL_TEST_SECRET'}", ""),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: provider.kind: the value of $PL_TEST_SECRET is not \"cloud-api\""},
+    {"secret as phone_number_id",
+     CHANNELS("'c':{'phone_number_id':'$PL_TEST_SECRET','script':'demo.lua'}"),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: channels.c.phone_number_id: the value of $PL_TEST_SECRET must be 1-64 digits"},
+    {"secret as language",
+     CFG("", SANDBOX, ",'language':'$PL_TEST_SECRET'"),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: channels.main.language: the value of $PL_TEST_SECRET is not a language code"},
+    {"secret as waba_id",
+     CFG("", SANDBOX, ",'waba_id':'$PL_TEST_SECRET'"),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: channels.main.waba_id: the value of $PL_TEST_SECRET must be 1-64 digits"},
+    {"secret as script",
+     CHANNELS("'c':{'phone_number_id':'123','script':'$PL_TEST_SECRET'}"),
+     {{"PL_TEST_SECRET", "envs3cret"}},
+     "parley.json: channels.c.script: the value of $PL_TEST_SECRET: No such file or directory"},
+    {"a digits-only secret as queue_max",
+     CFG(",'queue_max':'$PL_TEST_INT'", SANDBOX, ""),
+     {{"PL_TEST_INT", "40440440440"}},
+     "parley.json: queue_max: the value of $PL_TEST_INT is out of range (100..10000000)"},
+    {"a digits-only secret as a second channel's phone_number_id",
+     CHANNELS("'a':{'phone_number_id':'40440440440','script':'demo.lua'},"
+              "'b':{'phone_number_id':'$PL_TEST_INT','script':'demo.lua'}"),
+     {{"PL_TEST_INT", "40440440440"}},
+     "parley.json: channels.b.phone_number_id: the value of $PL_TEST_INT is already used by "
+     "channel \"a\""},
     {"$$ is a string, not an integer",
      CFG("", SANDBOX, ",'cpu_ms':'$$5'"),
      {{0}},
