@@ -32,11 +32,14 @@ enum want { W_STRING, W_BOOL, W_NUMBER, W_REAL, W_OBJECT, W_ARRAY };
 
 /* ---- small helpers over untrusted JSON ---------------------------------------------------- */
 
-/* obj[key] when obj is an object and the value a non-empty string, else NULL. */
+/* obj[key] when obj is an object and the value a non-empty string with no NUL in it, else NULL.
+ * These are ids, types and names, used as C strings: "wamid.A\u0000X" and "wamid.A\u0000Y"
+ * would both read as "wamid.A", one dedupe key for two messages. */
 static const char *get_str(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v) || json_string_length(v) == 0)
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
         return NULL;
     return json_string_value(v);
 }

@@ -806,6 +806,13 @@ static void test_small_bodies(void)
         "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"2\"},"
         "\"messages\":[{\"from\":\"3\",\"id\":\"w\",\"type\":\"text\",\"text\":{\"body\":"
         "\"a\\u0000b\"}}]}}]}]}";
+    static const char nul_ids[] =
+        "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+        "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"2\"},"
+        "\"messages\":[{\"from\":\"3\",\"id\":\"w.A\\u0000X\",\"type\":\"text\",\"text\":{"
+        "\"body\":\"one\"}},{\"from\":\"3\",\"id\":\"w.A\\u0000Y\",\"type\":\"text\",\"text\":{"
+        "\"body\":\"two\"}},{\"from\":\"3\",\"id\":\"w.B\",\"type\":\"text\",\"text\":{"
+        "\"body\":\"three\"}}]}}]}]}";
     struct pl_event_batch b;
     struct pl_error err = {{0}, {0}};
     json_t *text;
@@ -813,6 +820,14 @@ static void test_small_bodies(void)
     UNIT_CASE("empty entry array: 0 events");
     CHECK_INT(pl_webhook_parse(empty, strlen(empty), &b, &err), 0);
     CHECK_INT(b.n, 0);
+    pl_event_batch_free(&b);
+
+    UNIT_CASE("ids with a NUL escape are skipped, not cut into one dedupe key");
+    CHECK_INT(pl_webhook_parse(nul_ids, strlen(nul_ids), &b, &err), 0);
+    CHECK_INT(b.n, 1);
+    CHECK_INT(b.items_invalid, 2);
+    if (b.n == 1)
+        CHECK_STR(b.events[0].id, "w.B");
     pl_event_batch_free(&b);
 
     UNIT_CASE("a NUL escape in a text is kept, not a 400");
