@@ -217,6 +217,8 @@ static int expand(struct ctx *c, const char *kp, const char *raw, const char **o
     return 0;
 }
 
+#define SHOWN_SIZE (ECHO_MAX * 4 + 32) /* shown()'s buffer: an echo, quotes or a variable */
+
 /* A value of obj[key] for a message: "the value of $NAME" when it came from the environment
  * (it may be a secret put under the wrong key, so it is never shown), else the value itself,
  * escaped, and in quotes when quoted. Returns buf. */
@@ -309,11 +311,9 @@ static int get_int(struct ctx *c, json_t *obj, const char *parent, const char *k
         return fail(c, kp, "expected an integer, got %s", type_name(v));
     }
     if (n < min || n > max) {
-        char num[64];
-        if (json_is_string(v))
-            snprintf(num, sizeof num, "the value of %s", json_string_value(v));
-        else
-            snprintf(num, sizeof num, "%lld", n);
+        char digits[32], num[SHOWN_SIZE];
+        snprintf(digits, sizeof digits, "%lld", n);
+        shown(obj, key, digits, 0, num, sizeof num);
         if (max == LONG_MAX)
             return fail(c, kp, "%s is out of range (must be %ld or more)", num, min);
         return fail(c, kp, "%s is out of range (%ld..%ld)", num, min, max);
@@ -374,7 +374,7 @@ static int get_path(struct ctx *c, json_t *obj, const char *parent, const char *
 static int check_readable_file(struct ctx *c, const char *kp, const json_t *obj, const char *key,
                                const char *path)
 {
-    char e[ECHO_MAX * 4 + 32];
+    char e[SHOWN_SIZE];
     struct stat st;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -431,7 +431,7 @@ static int is_channel_id(const char *s)
  * has no brackets. */
 static int parse_listen(struct ctx *c, const json_t *root, const char *s, struct pl_config *cfg)
 {
-    char e[ECHO_MAX * 4 + 32], host[INET6_ADDRSTRLEN + 1];
+    char e[SHOWN_SIZE], host[INET6_ADDRSTRLEN + 1];
     const char *port, *hs;
     size_t hl;
     unsigned char addr[sizeof(struct in6_addr)];
@@ -516,7 +516,7 @@ static int parse_provider(struct ctx *c, json_t *root, struct pl_config *cfg)
     } else if (strcmp(kind, "sandbox") == 0) {
         cfg->provider.kind = PL_PROVIDER_SANDBOX;
     } else {
-        char e[ECHO_MAX * 4 + 32];
+        char e[SHOWN_SIZE];
         fail(c, "provider.kind", "%s is not \"cloud-api\" or \"sandbox\"",
              shown(p, "kind", kind, 1, e, sizeof e));
         goto out;
@@ -571,7 +571,7 @@ out:
 
 static int parse_channel(struct ctx *c, const char *id, json_t *v, struct pl_channel_config *ch)
 {
-    char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 32];
+    char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[SHOWN_SIZE];
     keypath(parent, sizeof parent, "channels", id);
     if (!is_channel_id(id))
         return fail(c, parent, "channel id must be 1-64 characters of a-z, 0-9, _ and -");
@@ -636,7 +636,7 @@ static int parse_channels(struct ctx *c, json_t *root, struct pl_config *cfg)
             return -1;
         for (size_t i = 0; i + 1 < cfg->nchannels; i++) {
             if (strcmp(cfg->channels[i].phone_number_id, ch->phone_number_id) == 0) {
-                char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[ECHO_MAX * 4 + 32];
+                char parent[KEYPATH_MAX], kp[KEYPATH_MAX], e[SHOWN_SIZE];
                 keypath(parent, sizeof parent, "channels", id);
                 return fail(c, keypath(kp, sizeof kp, parent, "phone_number_id"),
                             "%s is already used by channel \"%s\"",
@@ -666,7 +666,7 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
     if (get_string(c, root, NULL, "sync", 0, &s) < 0)
         return -1;
     if (s != NULL && strcmp(s, "full") != 0 && strcmp(s, "normal") != 0) {
-        char e[ECHO_MAX * 4 + 32];
+        char e[SHOWN_SIZE];
         rc = fail(c, "sync", "%s is not one of normal, full",
                   shown(root, "sync", s, 1, e, sizeof e));
         free(s);
@@ -688,7 +688,7 @@ static int parse_root(struct ctx *c, json_t *root, struct pl_config *cfg)
         return fail(c, "log_level", "out of memory");
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
         strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
-        char e[ECHO_MAX * 4 + 32];
+        char e[SHOWN_SIZE];
         return fail(c, "log_level", "%s is not one of debug, info, warn, error",
                     shown(root, "log_level", cfg->log_level, 1, e, sizeof e));
     }

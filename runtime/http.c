@@ -79,8 +79,7 @@ static struct request *request_new(struct pl_http *h)
 
 static void request_free(struct pl_http *h, struct request *req)
 {
-    free(req->answer);
-    req->answer = NULL;
+    free(req->answer); /* request_new clears the rest */
     if (h->nspare < SPARE_MAX && req->cap <= SPARE_BODY_MAX) {
         req->next_spare = h->spare;
         h->spare = req;

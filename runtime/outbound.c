@@ -319,9 +319,6 @@ struct pl_outbound {
      * request itself. */
     CURL **idle;
     size_t nidle;
-    /* Each phone number's messages URL, parsed once: libcurl would parse the text again for
-     * every request. */
-    struct endpoint *endpoints;
     pl_delivery_fn on_done;
     void *ud;
     /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
@@ -337,18 +334,12 @@ struct pl_outbound {
      * from the others. */
     struct lane *lanes; /* every channel seen since start */
     struct lane *turns, *turns_tail;
-    size_t nlanes, nchannels;
+    size_t nchannels; /* configured */
     long lane_max;
     size_t pending, inflight;
     unsigned rng;
     pl_sink_fn sink;
     void *sink_ud;
-};
-
-struct endpoint {
-    struct endpoint *next;
-    CURLU *url;
-    char phone_number_id[];
 };
 
 struct lane {
@@ -357,6 +348,10 @@ struct lane {
     int in_turns;
     struct cq *ready, *ready_tail;
     size_t inflight;
+    /* The channel's messages URL, parsed once (libcurl would parse the text again for every
+     * request), and the phone number it was made for: a reload may give the channel another. */
+    CURLU *url;
+    char *url_for;
     char channel[];
 };
 
@@ -388,12 +383,15 @@ static void lane_schedule(struct pl_outbound *o, struct lane *l)
     o->turns_tail = l;
 }
 
-/* With more than one channel, each may hold all but a quarter of the connections (at least one
- * is kept for the others when there are two or more). */
+/* With more than one channel, each may hold all but 1/LANE_KEPT_SHARE of the connections (at
+ * least one is kept for the others when there are two or more). Parley's tuning, not a
+ * WhatsApp limit. */
+#define LANE_KEPT_SHARE 4
+
 static void set_lane_max(struct pl_outbound *o)
 {
-    long kept = o->max_connections / 4 > 0 ? o->max_connections / 4 : 1;
-    int several = o->nlanes > 1 || o->nchannels > 1;
+    long kept = o->max_connections / LANE_KEPT_SHARE > 0 ? o->max_connections / LANE_KEPT_SHARE : 1;
+    int several = o->nchannels > 1 || (o->lanes != NULL && o->lanes->next != NULL);
     o->lane_max =
         several && o->max_connections > 1 ? o->max_connections - kept : o->max_connections;
 }
@@ -413,7 +411,6 @@ static struct lane *lane_of(struct pl_outbound *o, const char *channel)
     memcpy(l->channel, channel, n + 1);
     l->next = o->lanes;
     o->lanes = l;
-    o->nlanes++;
     set_lane_max(o);
     return l;
 }
@@ -580,13 +577,9 @@ void pl_outbound_free(struct pl_outbound *o)
     while (o->lanes != NULL) {
         struct lane *l = o->lanes;
         o->lanes = l->next;
+        curl_url_cleanup(l->url);
+        free(l->url_for);
         free(l);
-    }
-    while (o->endpoints != NULL) {
-        struct endpoint *ep = o->endpoints;
-        o->endpoints = ep->next;
-        curl_url_cleanup(ep->url);
-        free(ep);
     }
     curl_slist_free_all(o->headers); /* holds a copy of the token */
     curl_slist_free_all(o->proxy_headers);
@@ -824,40 +817,35 @@ static char *messages_url(const struct pl_outbound *o, const char *phone_number_
     return url;
 }
 
-/* The parsed messages URL of a phone number, kept for the sender's life. NULL when out of
- * memory or when libcurl rejects the URL (start_transfer then passes the text, and libcurl's
- * error reaches the message). */
-static CURLU *endpoint(struct pl_outbound *o, const char *phone_number_id)
+/* The parsed messages URL of m's channel, made again when the channel's phone number is not
+ * the one it was made for. NULL when out of memory or when libcurl rejects the URL
+ * (start_transfer then passes the text, and libcurl's error reaches the message). */
+static CURLU *endpoint(struct pl_outbound *o, const struct msg *m)
 {
-    struct endpoint *ep;
+    struct lane *l = m->q->lane;
     char *url;
-    size_t n = strlen(phone_number_id);
 
-    for (ep = o->endpoints; ep != NULL; ep = ep->next)
-        if (strcmp(ep->phone_number_id, phone_number_id) == 0)
-            return ep->url;
-    ep = malloc(sizeof *ep + n + 1);
-    if (ep == NULL)
-        return NULL;
-    memcpy(ep->phone_number_id, phone_number_id, n + 1);
-    ep->url = curl_url();
-    url = messages_url(o, phone_number_id);
-    if (ep->url == NULL || url == NULL ||
-        curl_url_set(ep->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        curl_url_cleanup(ep->url);
-        free(url);
-        free(ep);
-        return NULL;
+    if (l->url != NULL && strcmp(l->url_for, m->phone_number_id) == 0)
+        return l->url;
+    curl_url_cleanup(l->url);
+    free(l->url_for);
+    l->url = curl_url();
+    l->url_for = strdup(m->phone_number_id);
+    url = messages_url(o, m->phone_number_id);
+    if (l->url == NULL || l->url_for == NULL || url == NULL ||
+        curl_url_set(l->url, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(l->url);
+        l->url = NULL;
+        free(l->url_for);
+        l->url_for = NULL;
     }
     free(url);
-    ep->next = o->endpoints;
-    o->endpoints = ep;
-    return ep->url;
+    return l->url;
 }
 
 static int start_transfer(struct pl_outbound *o, struct msg *m)
 {
-    CURLU *parsed = endpoint(o, m->phone_number_id);
+    CURLU *parsed = endpoint(o, m);
     m->easy = take_handle(o);
     if (m->easy == NULL)
         return -1;
