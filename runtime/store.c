@@ -618,10 +618,15 @@ struct pl_store *pl_store_open(const char *path, int sync_full, struct pl_error 
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    /* busy_timeout first: switching to WAL and migrating may wait for the other connection */
+    /* busy_timeout first: switching to WAL and migrating may wait for the other connection.
+     * The page cache stays at SQLite's default 2 MiB, on purpose: when a b-tree's pages split,
+     * SQLite (3.40) swaps two pages through a spare number past 1 GiB, and at the end of every
+     * such transaction the page cache then walks all of its hash table, a cache miss per page
+     * held. Under the bench that walk took 2.4 % of the CPU with an 8 MiB cache, 0.8 % with
+     * 2 MiB; the pages the smaller cache misses come from the kernel's file cache. */
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; "
-             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
+             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2000;",
              sync_full ? "FULL" : "NORMAL");
     /* Switching a new file to WAL can meet another connection doing the same; SQLite then
      * answers SQLITE_BUSY at once, without the busy handler: try again for up to about 5 s. */
