@@ -1245,18 +1245,30 @@ static void *write_steadily(void *arg)
  * (eligible) and how many of those ended with a last pass the writers waited for; and over the
  * whole run, the restarts and the most frames such a pass copied (-1: none). */
 struct ckpt_run {
-    int longest, total, rounds, eligible, eligible_restarts, restarts, most_held;
+    int longest, median, total, rounds, eligible, eligible_restarts, restarts, most_held;
 };
 
-/* 40 checkpoints, every_ns apart, while another thread commits without pause. What the numbers
- * are depends on the disk (a slow sync lets the writer add more per round), so the checks are
- * proportions of what was written. */
-static struct ckpt_run checkpoint_run(const char *name, int restart_frames, long every_ns)
+static int int_order(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+#define CKPT_ROUNDS_MAX 4000
+
+/* 40 checkpoints, every_ns apart, while another thread commits without pause, and more (up to
+ * CKPT_ROUNDS_MAX) until the writer has added at least min_total frames after the first 10: on a
+ * busy machine the writer can get so little of the CPU that a log that never restarts stays short
+ * too. What the numbers are depends on the disk (a slow sync lets the writer add more per
+ * round), so the checks are proportions of what was written. */
+static struct ckpt_run checkpoint_run(const char *name, int restart_frames, long every_ns,
+                                      int min_total)
 {
     struct pl_store *s = open_new(name), *c = open_new(name);
     struct busy_writer w = {s, -1, 0, 0};
     struct pl_error err = {{0}, {0}};
-    struct ckpt_run r = {0, 0, 0, 0, 0, 0, -1};
+    struct ckpt_run r = {0, 0, 0, 0, 0, 0, 0, -1};
+    static int logs[CKPT_ROUNDS_MAX];
     pthread_t th;
     int failures = 0, prev = 0;
 
@@ -1269,7 +1281,7 @@ static struct ckpt_run checkpoint_run(const char *name, int restart_frames, long
     pl_store_manual_checkpoints(s);
     pl_store_manual_checkpoints(c);
     pthread_create(&th, NULL, write_steadily, &w);
-    for (int round = 0; round < 40; round++) {
+    for (int round = 0; round < 40 || (r.total < min_total && round < CKPT_ROUNDS_MAX); round++) {
         struct timespec ms = {0, every_ns};
         int log = 0, held = -1;
         failures += pl_store_checkpoint(c, restart_frames, &log, &held, &err) != 0;
@@ -1277,7 +1289,7 @@ static struct ckpt_run checkpoint_run(const char *name, int restart_frames, long
         if (held > r.most_held)
             r.most_held = held;
         if (round >= 10 && log >= 0) {
-            r.rounds++;
+            logs[r.rounds++] = log;
             r.total += log >= prev ? log - prev : log; /* smaller: it started over */
             if (log > r.longest)
                 r.longest = log;
@@ -1293,6 +1305,10 @@ static struct ckpt_run checkpoint_run(const char *name, int restart_frames, long
     __atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
     CHECK_INT(failures + w.failures, 0);
+    if (r.rounds > 0) {
+        qsort(logs, (size_t)r.rounds, sizeof logs[0], int_order);
+        r.median = logs[r.rounds / 2];
+    }
     pl_store_close(c);
     pl_store_close(s);
     return r;
@@ -1338,28 +1354,35 @@ static int locks_held_on(const char *path)
 static void test_checkpoint_restart(void)
 {
     UNIT_CASE("steady commits, passive checkpoints only: the log keeps growing");
-    struct ckpt_run passive = checkpoint_run("ckpt-passive/state.db", 0, 1000000);
+    struct ckpt_run passive = checkpoint_run("ckpt-passive/state.db", 0, 1000000, 2000);
     CHECK_INT(passive.restarts, 0);
-    CHECK(passive.rounds >= 20 && passive.longest >= passive.total); /* it never started over */
+    /* Only what this process decides is checked: when the writer gets little of the CPU, a
+     * passive pass can copy the whole log now and then, and SQLite then starts it over itself */
+    CHECK(passive.rounds >= 20 && passive.total >= 2000);
     UNIT_CASE("steady commits, restarts past 100 frames: the log stays short");
-    struct ckpt_run restarted = checkpoint_run("ckpt-restart/state.db", 100, 1000000);
+    struct ckpt_run restarted = checkpoint_run("ckpt-restart/state.db", 100, 1000000, 2000);
     CHECK(restarted.restarts > 0);
-    CHECK(restarted.longest * 2 < passive.longest); /* less than half the log that never restarts */
+    /* Half the time the log holds less than a quarter of what was written: it keeps starting
+     * over (a log that grows for the whole run holds more than half of it half the time). Not
+     * the longest: on a busy machine the checkpoint thread can miss its turn for long enough
+     * that the writer adds thousands of frames in one round. */
+    CHECK(restarted.total >= 2000 && restarted.median * 4 < restarted.total);
     /* restarts past 1 frame: a pass counts as caught up only when the writers added nothing
      * while it copied, which under steady commits is rare; the log then restarts anyway */
     UNIT_CASE("writers that outrun every pass: the log restarts anyway past twice its size");
-    struct ckpt_run outrun = checkpoint_run("ckpt-outrun/state.db", 1, 1000000);
+    struct ckpt_run outrun = checkpoint_run("ckpt-outrun/state.db", 1, 1000000, 0);
     CHECK(outrun.eligible >= 4 && outrun.eligible_restarts * 2 > outrun.eligible);
     /* how many frames the writers wait for depends on this machine's speed: printed, not
      * checked; bench/README.md has the measurements under load */
     UNIT_CASE("a backlog of thousands of frames: passes catch up, then the writers wait once");
-    struct ckpt_run backlog = checkpoint_run("ckpt-backlog/state.db", 100, 30000000);
+    struct ckpt_run backlog = checkpoint_run("ckpt-backlog/state.db", 100, 30000000, 0);
     CHECK(backlog.restarts > 0);
-    printf("store: write-ahead log under steady commits, longest and frames written over 30 "
-           "checkpoints: %d and %d with passive checkpoints only, %d and %d with restarts past 100 "
-           "(after a backlog the writers waited for at most %d), %d restarts in %d checkpoints "
-           "past 1\n",
-           passive.longest, passive.total, restarted.longest, restarted.total, backlog.most_held,
+    printf("store: write-ahead log under steady commits, longest, median and frames written after "
+           "the first 10 checkpoints: %d, %d and %d in %d checkpoints with passive checkpoints "
+           "only, %d, %d and %d in %d with restarts past 100 (after a backlog the writers waited "
+           "for at most %d), %d restarts in %d checkpoints past 1\n",
+           passive.longest, passive.median, passive.total, passive.rounds, restarted.longest,
+           restarted.median, restarted.total, restarted.rounds, backlog.most_held,
            outrun.eligible_restarts, outrun.eligible);
 
     UNIT_CASE("a reader holding back the copies: no last pass, the writers never wait for it");
