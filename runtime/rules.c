@@ -16,9 +16,11 @@
 #define QUOTE_MAX_CP 40
 #define QUOTE_BUF    256
 #define ELLIPSIS     "\xE2\x80\xA6"
-#define PREFIX_BUF   (2 * QUOTE_BUF + 16) /* `template "name" (language)` */
-#define NAME_BUF     64                   /* "section 10 row 3" */
-#define WHAT_BUF     (NAME_BUF + 32)      /* "section 10 row 3 description" */
+/* pl_rules_quote's smallest output buffer that holds more than "": "…" in quotes and the NUL */
+#define QUOTE_MIN_SIZE (sizeof ELLIPSIS + 2)
+#define PREFIX_BUF     (2 * QUOTE_BUF + 16) /* `template "name" (language)` */
+#define NAME_BUF       64                   /* "section 10 row 3" */
+#define WHAT_BUF       (NAME_BUF + 32)      /* "section 10 row 3 description" */
 
 /* Meta's limits (WHATSAPP.md, reference/cloud-api.md §3, §4.5, §4.6, Appendix A). Both provider
  * kinds share them; they differ only in what they can carry. */
@@ -160,57 +162,79 @@ static int is_space_cp(uint32_t cp)
     return pl_utf8_is_blank(b);
 }
 
+/* The piece of a detail that stands for the character at s + i (of len bytes): the character
+ * itself, or its escape. Writes it into piece (16 bytes) and returns how many bytes of s it
+ * stands for. */
+static size_t quote_piece(const char *s, size_t len, size_t i, char piece[16])
+{
+    uint32_t cp;
+    size_t n = pl_utf8_decode(s + i, len - i, &cp);
+
+    if (n == 0) {
+        snprintf(piece, 16, "\\x%02X", (unsigned)(unsigned char)s[i]);
+        return 1;
+    }
+    if (cp == '"' || cp == '\\')
+        snprintf(piece, 16, "\\%c", (char)cp);
+    else if (cp == '\n')
+        snprintf(piece, 16, "\\n");
+    else if (cp == '\t')
+        snprintf(piece, 16, "\\t");
+    else if (cp == '\r')
+        snprintf(piece, 16, "\\r");
+    else if (cp < 0x20 || cp == 0x7F)
+        snprintf(piece, 16, "\\x%02X", (unsigned)cp);
+    else if ((cp >= 0x80 && cp < 0xA0) || (cp != ' ' && is_space_cp(cp)))
+        /* C1 controls and invisible or line-breaking spaces (U+00A0, U+200B, U+2028, …) */
+        snprintf(piece, 16, "\\u%04X", (unsigned)cp);
+    else {
+        memcpy(piece, s + i, n);
+        piece[n] = '\0';
+    }
+    return n;
+}
+
 /* Write s into out for a detail: in double quotes when `quoted`, at most QUOTE_MAX_CP code points
  * then "…", with quotes, backslashes, control characters, invisible spaces, line separators and
- * invalid bytes escaped so that the detail stays one line of valid UTF-8. Returns out. */
+ * invalid bytes escaped so that the detail stays one line of valid UTF-8; never past outsz bytes
+ * (cut with "…" between whole pieces to fit, "" when not even that fits). Returns out. */
 const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted)
 {
-    size_t len, i = 0, o = 0, n, m;
-    int count = 0;
-    uint32_t cp;
+    size_t len, i, o = 0, n, m, whole = 0;
+    int count;
     char piece[16];
-    const char *src;
 
     if (s == NULL) {
         snprintf(out, outsz, "(none)");
         return out;
     }
+    /* room for at least the quotes, "…" and the NUL: below that, nothing but an empty string */
+    if (outsz < QUOTE_MIN_SIZE) {
+        if (outsz > 0)
+            out[0] = '\0';
+        return out;
+    }
     len = strlen(s);
+    /* the whole value escaped, when it has at most QUOTE_MAX_CP code points: if it fits, no
+     * room is kept for "…" */
+    for (i = 0, count = 0; i < len && count <= QUOTE_MAX_CP; count++) {
+        i += quote_piece(s, len, i, piece);
+        whole += strlen(piece);
+    }
+    int cut = count > QUOTE_MAX_CP || whole + 2 * (size_t)quoted + 1 > outsz;
     if (quoted)
         out[o++] = '"';
-    while (i < len) {
-        n = pl_utf8_decode(s + i, len - i, &cp);
-        src = piece;
-        if (n == 0) {
-            snprintf(piece, sizeof piece, "\\x%02X", (unsigned)(unsigned char)s[i]);
-            n = 1;
-        } else if (cp == '"' || cp == '\\') {
-            snprintf(piece, sizeof piece, "\\%c", (char)cp);
-        } else if (cp == '\n') {
-            snprintf(piece, sizeof piece, "\\n");
-        } else if (cp == '\t') {
-            snprintf(piece, sizeof piece, "\\t");
-        } else if (cp == '\r') {
-            snprintf(piece, sizeof piece, "\\r");
-        } else if (cp < 0x20 || cp == 0x7F) {
-            snprintf(piece, sizeof piece, "\\x%02X", (unsigned)cp);
-        } else if ((cp >= 0x80 && cp < 0xA0) || (cp != ' ' && is_space_cp(cp))) {
-            /* C1 controls and invisible or line-breaking spaces (U+00A0, U+200B, U+2028, …) */
-            snprintf(piece, sizeof piece, "\\u%04X", (unsigned)cp);
-        } else {
-            memcpy(piece, s + i, n);
-            piece[n] = '\0';
-        }
-        m = strlen(src);
-        if (count == QUOTE_MAX_CP || o + m + sizeof ELLIPSIS + 2 > outsz) {
+    for (i = 0, count = 0; i < len; i += n, count++) {
+        n = quote_piece(s, len, i, piece);
+        m = strlen(piece);
+        /* a piece goes in only with room after it for "…", the closing quote and the NUL */
+        if (cut && (count == QUOTE_MAX_CP || o + m + sizeof ELLIPSIS + (size_t)quoted > outsz)) {
             memcpy(out + o, ELLIPSIS, sizeof ELLIPSIS - 1);
             o += sizeof ELLIPSIS - 1;
             break;
         }
-        memcpy(out + o, src, m);
+        memcpy(out + o, piece, m);
         o += m;
-        i += n;
-        count++;
     }
     if (quoted)
         out[o++] = '"';

@@ -171,7 +171,9 @@ int pl_rules_check_message(const struct pl_limits *lim, const struct pl_message 
 
 /* Write s into out (outsz bytes) for an error detail: in double quotes when `quoted`, cut at 40
  * code points with "…", with quotes, backslashes, controls, invisible spaces and invalid bytes
- * escaped, so that the detail stays one line of valid UTF-8. Returns out. */
+ * escaped, so that the detail stays one line of valid UTF-8. Never writes past outsz: a value
+ * that does not fit is cut with "…" between whole escapes or characters, and a buffer under 6
+ * bytes gets "". Returns out. */
 const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted);
 
 /* Normalise a phone number written for humans ("+7 (812) 438-16-78") to "+78124381678".

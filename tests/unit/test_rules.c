@@ -6,6 +6,7 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 /* ---- boundary strings, filled by build_strings() ---- */
 
@@ -1542,6 +1543,73 @@ static void test_utf8(void)
     CHECK_INT(disagree, 0);
 }
 
+/* pl_rules_quote into a buffer of exactly outsz bytes (on the heap, so that AddressSanitizer sees
+ * a byte written past it) */
+static const struct {
+    const char *s;
+    int quoted;
+    size_t outsz;
+    const char *want;
+} quote_cases[] = {
+    {"Оператор", 1, 256, "\"Оператор\""},
+    {"Оператор", 0, 256, "Оператор"},
+    {NULL, 1, 256, "(none)"},
+    {NULL, 1, 4, "(no"},
+    {"", 1, 256, "\"\""},
+    {"a\"b\\c\n\t\r\x01\x7f", 1, 256, "\"a\\\"b\\\\c\\n\\t\\r\\x01\\x7F\""},
+    {"\xff"
+     "a",
+     0, 256, "\\xFFa"},
+    {"a\xc2\xa0"
+     "b\xe2\x80\xa8",
+     1, 256, "\"a\\u00A0b\\u2028\""},
+    /* 41 code points: 40 and "…" */
+    {"12345678901234567890123456789012345678901", 0, 256,
+     "1234567890123456789012345678901234567890\xE2\x80\xA6"},
+    {"1234567890123456789012345678901234567890", 0, 256,
+     "1234567890123456789012345678901234567890"},
+    /* buffers too small for the value: cut between whole pieces, "…" and the quote kept */
+    {"abcdef", 1, 0, NULL},
+    {"abcdef", 1, 1, ""},
+    {"abcdef", 1, 5, ""},
+    {"abcdef", 0, 5, ""},
+    {"abcdef", 1, 6, "\"\xE2\x80\xA6\""},
+    {"abcdef", 1, 7, "\"a\xE2\x80\xA6\""},
+    {"abcdef", 1, 8, "\"ab\xE2\x80\xA6\""},
+    {"abcdef", 1, 9, "\"abcdef\""},
+    {"abcdef", 0, 7, "abcdef"},
+    {"abcdef", 0, 6, "ab\xE2\x80\xA6"},
+    {"a", 1, 6, "\"a\""},
+    {"ab", 1, 5, ""},
+    {"ab", 1, 6, "\"ab\""},
+    {"abc", 1, 6, "\"abc\""},
+    {"abcd", 1, 6, "\"\xE2\x80\xA6\""},
+    {"\n\n", 1, 7, "\"\\n\\n\""},
+    {"\n\n\n", 1, 7, "\"\xE2\x80\xA6\""},
+    {"\n\n\n", 1, 8, "\"\\n\xE2\x80\xA6\""},
+    {"\n\n\n", 1, 9, "\"\\n\\n\\n\""},
+    {"Ж\xd0", 0, 6, "Ж\xE2\x80\xA6"},
+};
+
+static void test_quote(void)
+{
+    for (size_t i = 0; i < sizeof quote_cases / sizeof quote_cases[0]; i++) {
+        size_t sz = quote_cases[i].outsz;
+        char *out = malloc(sz > 0 ? sz : 1);
+        if (out == NULL)
+            continue;
+        memset(out, 'X', sz > 0 ? sz : 1);
+        UNIT_CASE(quote_cases[i].want != NULL ? quote_cases[i].want : "(nothing written)");
+        const char *got = pl_rules_quote(out, sz, quote_cases[i].s, quote_cases[i].quoted);
+        CHECK(got == out);
+        if (quote_cases[i].want == NULL)
+            CHECK_INT(out[0], 'X');
+        else
+            CHECK_STR(out, quote_cases[i].want);
+        free(out);
+    }
+}
+
 static void test_counts(void)
 {
     for (size_t i = 0; i < sizeof count_cases / sizeof count_cases[0]; i++) {
@@ -1788,14 +1856,16 @@ int main(void)
     test_statuses();
     test_counts();
     test_utf8();
+    test_quote();
     test_codes_and_tables();
-    printf("rules: %zu table rows\n",
-           sizeof msg_cases / sizeof msg_cases[0] + sizeof phone_cases / sizeof phone_cases[0] +
-               sizeof window_cases / sizeof window_cases[0] +
-               sizeof tpl_cases / sizeof tpl_cases[0] + sizeof param_cases / sizeof param_cases[0] +
-               sizeof status_cases / sizeof status_cases[0] +
-               sizeof count_cases / sizeof count_cases[0] +
-               sizeof utf8_cases / sizeof utf8_cases[0] + sizeof code_cases / sizeof code_cases[0]);
+    printf(
+        "rules: %zu table rows\n",
+        sizeof msg_cases / sizeof msg_cases[0] + sizeof phone_cases / sizeof phone_cases[0] +
+            sizeof window_cases / sizeof window_cases[0] + sizeof tpl_cases / sizeof tpl_cases[0] +
+            sizeof param_cases / sizeof param_cases[0] +
+            sizeof status_cases / sizeof status_cases[0] +
+            sizeof count_cases / sizeof count_cases[0] + sizeof utf8_cases / sizeof utf8_cases[0] +
+            sizeof quote_cases / sizeof quote_cases[0] + sizeof code_cases / sizeof code_cases[0]);
     test_business();
     test_tiers_and_retries();
     return unit_report("rules");
