@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "heap.h"
 #include "map.h"
 #include "metrics.h"
 #include "sandbox.h"
@@ -323,10 +324,14 @@ struct pl_outbound {
     void *ud;
     /* One FIFO per (channel, contact): only its head may be in flight, so a contact's messages
      * go out in order. A queue is in at most one of: its channel's ready list (its head may
-     * start now), the waiting list (its head waits for a retry time), or neither (its head is
-     * in flight). */
+     * start now), the waiting heap (its head waits for a retry time), or neither (its head is
+     * in flight). The waiting heap is keyed on the head's retry time, which does not change
+     * while it waits, and has room for every queue (reserved as each queue is made), so that
+     * putting a queue in cannot fail: during a provider outage every contact with a message
+     * waits, and the next due is found at once however many they are. */
     struct pl_map *queues; /* "channel\x1fcontact" -> struct cq */
-    struct cq *waiting;
+    size_t nqueues;
+    struct pl_heap waiting; /* of struct cq, by head->due_ms */
     /* Each channel's lane: its ready queues and its transfers in flight. The channels with
      * ready queues take turns (turns: a FIFO of lanes), one transfer each, and once more than
      * one channel is configured (or has sent), none may hold more than lane_max connections: a
@@ -356,10 +361,9 @@ struct lane {
 };
 
 struct cq {
-    struct cq *next; /* in its lane's ready list or in the waiting list */
+    struct cq *next; /* in its lane's ready list */
     struct lane *lane;
     struct msg *head, *tail;
-    enum { CQ_IDLE, CQ_READY, CQ_WAITING } where;
     char key[];
 };
 
@@ -418,7 +422,6 @@ static struct lane *lane_of(struct pl_outbound *o, const char *channel)
 static void push_ready(struct pl_outbound *o, struct cq *q)
 {
     struct lane *l = q->lane;
-    q->where = CQ_READY;
     q->next = NULL;
     if (l->ready_tail != NULL)
         l->ready_tail->next = q;
@@ -446,7 +449,6 @@ static struct cq *pop_ready(struct pl_outbound *o)
         if (l->ready == NULL)
             l->ready_tail = NULL;
         q->next = NULL;
-        q->where = CQ_IDLE;
         return q;
     }
     return NULL;
@@ -454,9 +456,8 @@ static struct cq *pop_ready(struct pl_outbound *o)
 
 static void push_waiting(struct pl_outbound *o, struct cq *q)
 {
-    q->where = CQ_WAITING;
-    q->next = o->waiting;
-    o->waiting = q;
+    q->next = NULL;
+    (void)pl_heap_push(&o->waiting, q->head->due_ms, q); /* room reserved: cannot fail */
 }
 
 static long long now_ms(void)
@@ -574,6 +575,7 @@ void pl_outbound_free(struct pl_outbound *o)
     for (size_t i = 0; i < o->nidle; i++)
         curl_easy_cleanup(o->idle[i]);
     free(o->idle);
+    pl_heap_free(&o->waiting);
     while (o->lanes != NULL) {
         struct lane *l = o->lanes;
         o->lanes = l->next;
@@ -619,7 +621,9 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
     if (q == NULL) {
         size_t klen = strlen(key) + 1;
         struct lane *l = lane_of(o, channel);
-        q = l != NULL ? calloc(1, sizeof *q + klen) : NULL;
+        q = l != NULL && pl_heap_reserve(&o->waiting, o->nqueues + 1) == 0
+                ? calloc(1, sizeof *q + klen)
+                : NULL;
         if (q == NULL || pl_map_set(o->queues, key, q, NULL) != 0) {
             free(q);
             msg_free(m);
@@ -627,6 +631,7 @@ int pl_outbound_enqueue(struct pl_outbound *o, const char *local_id, const char 
         }
         q->lane = l;
         memcpy(q->key, key, klen);
+        o->nqueues++;
     }
     m->q = q;
     if (q->tail != NULL)
@@ -649,6 +654,7 @@ static void unlink_msg(struct pl_outbound *o, struct msg *m)
         q->tail = NULL;
         pl_map_del(o->queues, q->key);
         free(q);
+        o->nqueues--;
     } else {
         push_ready(o, q);
     }
@@ -892,16 +898,11 @@ static void send_sandbox(struct pl_outbound *o, struct msg *m)
 static void start_due(struct pl_outbound *o)
 {
     long long now = now_ms();
-    struct cq **pp = &o->waiting, *q;
+    const struct pl_heap_item *top;
+    struct cq *q;
 
-    while ((q = *pp) != NULL) {
-        if (q->head->due_ms <= now) {
-            *pp = q->next;
-            push_ready(o, q);
-        } else {
-            pp = &q->next;
-        }
-    }
+    while ((top = pl_heap_top(&o->waiting)) != NULL && top->key <= now)
+        push_ready(o, pl_heap_pop(&o->waiting));
     while (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections) {
         struct lane *l;
         q = pop_ready(o);
@@ -982,18 +983,17 @@ size_t pl_outbound_pending(const struct pl_outbound *o)
 
 long pl_outbound_next_due_ms(const struct pl_outbound *o)
 {
-    long long now = now_ms(), best = -1;
+    const struct pl_heap_item *top = pl_heap_top(&o->waiting);
+    long long now;
 
     if (o->turns != NULL &&
         (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
         return 0;
     /* every connection busy: a finished transfer wakes the poll anyway */
-    for (const struct cq *q = o->waiting; q != NULL; q = q->next) {
-        long long wait = q->head->due_ms > now ? q->head->due_ms - now : 0;
-        if (best < 0 || wait < best)
-            best = wait;
-    }
-    return (long)best;
+    if (top == NULL)
+        return -1;
+    now = now_ms();
+    return top->key > now ? (long)(top->key - now) : 0;
 }
 
 /* ---- the template request body ---- */

@@ -2,6 +2,7 @@
 /healthz, /metrics, and the trigger endpoint. Each test returns None on success or raises."""
 
 import json
+import re
 import time
 
 import harness
@@ -231,6 +232,44 @@ def test_provider_500_then_200_delivers_once(binary):
         assert len(provider.sends()) == 3, provider.sends()
         assert all(s == sends[0] for s in sends)
         assert "send_retry" in p.log()
+    with_parley(binary, run)
+
+
+def test_many_contacts_waiting_for_a_retry_each_go_out_at_their_own_time(binary):
+    """A provider outage leaves every contact with a message waiting for its retry. Forty
+    contacts' first sends are refused with 500; each is sent again after its own jittered
+    backoff (0.5-1 s, as the log says), in the order the retries fall due, and each is
+    delivered once."""
+    contacts = ["7999100%04d" % i for i in range(40)]
+
+    def run(p, provider):
+        err = {"error": {"message": "(#131000) Something went wrong", "code": 131000}}
+        provider.responses += [(500, err)] * len(contacts)
+        for i, wa_id in enumerate(contacts):
+            assert p.post_webhook(harness.text_webhook("hi %d" % i, wa_id=wa_id)) == 200
+        p.wait_idle(len(contacts), timeout=30)
+        with provider.lock:
+            requests = list(provider.requests)
+        # the first len(contacts) requests got the 500s, every later one a 200
+        assert len(requests) == 2 * len(contacts), len(requests)
+        delivered = [r["body"]["to"] for r in requests[len(contacts):]]
+        assert sorted(delivered) == sorted(contacts), delivered
+        planned = {}
+        for line in p.log().splitlines():
+            m = re.search(r"contact=(\d+) event=send_retry .*retrying in (\d+) ms", line)
+            if m:
+                planned[m.group(1)] = int(m.group(2)) / 1000
+        assert sorted(planned) == sorted(contacts), planned
+        due, retried = {}, {}
+        for wa_id in contacts:
+            first, second = [r["at"] for r in requests if r["body"]["to"] == wa_id]
+            assert 0.5 <= planned[wa_id] <= 1.0, planned[wa_id]
+            # never before its time, and not held back behind a retry due later
+            assert planned[wa_id] - 0.02 <= second - first <= planned[wa_id] + 0.3, (wa_id, second - first, planned[wa_id])
+            due[wa_id], retried[wa_id] = first + planned[wa_id], second
+        late = [(a, b) for a in contacts for b in contacts
+                if due[a] + 0.05 < due[b] and retried[a] > retried[b]]
+        assert late == [], late
     with_parley(binary, run)
 
 
