@@ -190,6 +190,35 @@ def test_sighup_adds_and_removes_channels(binary):
     run(binary, go, scripts=scripts)
 
 
+def test_a_channel_moved_to_another_phone_number_sends_from_it(binary):
+    """SIGHUP with the channel's phone_number_id changed: its next reply goes to the new
+    number's /<phone_number_id>/messages (the sender re-parses the URL it kept for the channel),
+    and a webhook to the old number is no longer routed to it."""
+    import json
+    import signal
+
+    def go(p, provider):
+        assert say(p, provider, "a", 0) == "v1: a"
+        version = p.health()["channels"]["test"]["version"]
+        with open(p.config) as f:
+            cfg = json.load(f)
+        cfg["channels"]["test"]["phone_number_id"] = "100200300400500"
+        with open(p.config, "w") as f:
+            json.dump(cfg, f)
+        p.proc.send_signal(signal.SIGHUP)
+        p.wait_log("configuration reloaded")
+        assert say(p, provider, "b", 1, pnid="100200300400500") == "v1: b"
+        assert p.post_webhook(harness.text_webhook("c", pnid=harness.PHONE_NUMBER_ID)) == 200
+        assert say(p, provider, "d", 2, pnid="100200300400500") == "v1: d"
+        status, body = p.get("/metrics")
+        assert b"parley_events_unrouted_total 1" in body, body
+        assert p.health()["channels"]["test"]["version"] == version  # the loaded script stayed
+        with provider.lock:
+            paths = [r["path"] for r in provider.requests]
+        assert paths == ["/v21.0/%s/messages" % harness.PHONE_NUMBER_ID] + ["/v21.0/100200300400500/messages"] * 2, paths
+    run(binary, go)
+
+
 def test_reload_under_load_loses_and_duplicates_nothing(binary):
     import threading
 
