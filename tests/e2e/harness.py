@@ -53,6 +53,7 @@ class FakeProvider:
         self.counter = 0
         self.delay = 0.0
         self.path_delays = {}  # a path part (a phone number id) -> seconds its requests take
+        self.decide = None  # decide(body) -> (status, payload) or None (then as below), under lock
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,7 +76,9 @@ class FakeProvider:
                         {"path": self.path, "at": time.time(), "headers": dict(self.headers), "header_lines": list(self.headers.items()),
                          "body": body, "raw": raw}
                     )
-                    canned = provider.responses.pop(0) if provider.responses else None
+                    canned = provider.decide(body) if provider.decide is not None else None
+                    if canned is None and provider.responses:
+                        canned = provider.responses.pop(0)
                     provider.counter += 1
                     wamid = "wamid.FAKE%06d" % provider.counter
                 delay = next((d for part, d in provider.path_delays.items() if part in self.path), provider.delay)
