@@ -173,7 +173,7 @@ int pl_rules_check_message(const struct pl_limits *lim, const struct pl_message 
  * code points with "…", with quotes, backslashes, controls, invisible spaces and invalid bytes
  * escaped, so that the detail stays one line of valid UTF-8. Never writes past outsz: a value
  * that does not fit is cut with "…" between whole escapes or characters, and a buffer under 6
- * bytes gets "". Returns out. */
+ * bytes gets "". A NULL s gives (none), cut to fit. Returns out. */
 const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted);
 
 /* Normalise a phone number written for humans ("+7 (812) 438-16-78") to "+78124381678".
