@@ -456,7 +456,6 @@ static struct cq *pop_ready(struct pl_outbound *o)
 
 static void push_waiting(struct pl_outbound *o, struct cq *q)
 {
-    q->next = NULL;
     (void)pl_heap_push(&o->waiting, q->head->due_ms, q); /* room reserved: cannot fail */
 }
 

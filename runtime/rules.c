@@ -18,6 +18,7 @@
 #define ELLIPSIS     "\xE2\x80\xA6"
 /* pl_rules_quote's smallest output buffer that holds more than "": "…" in quotes and the NUL */
 #define QUOTE_MIN_SIZE (sizeof ELLIPSIS + 2)
+#define PIECE_SIZE     16 /* one character of a detail, or its escape, and a NUL */
 #define PREFIX_BUF     (2 * QUOTE_BUF + 16) /* `template "name" (language)` */
 #define NAME_BUF       64                   /* "section 10 row 3" */
 #define WHAT_BUF       (NAME_BUF + 32)      /* "section 10 row 3 description" */
@@ -163,30 +164,29 @@ static int is_space_cp(uint32_t cp)
 }
 
 /* The piece of a detail that stands for the character at s + i (of len bytes): the character
- * itself, or its escape. Writes it into piece (16 bytes) and returns how many bytes of s it
- * stands for. */
-static size_t quote_piece(const char *s, size_t len, size_t i, char piece[16])
+ * itself, or its escape. Writes it into piece and returns how many bytes of s it stands for. */
+static size_t quote_piece(const char *s, size_t len, size_t i, char piece[PIECE_SIZE])
 {
     uint32_t cp;
     size_t n = pl_utf8_decode(s + i, len - i, &cp);
 
     if (n == 0) {
-        snprintf(piece, 16, "\\x%02X", (unsigned)(unsigned char)s[i]);
+        snprintf(piece, PIECE_SIZE, "\\x%02X", (unsigned)(unsigned char)s[i]);
         return 1;
     }
     if (cp == '"' || cp == '\\')
-        snprintf(piece, 16, "\\%c", (char)cp);
+        snprintf(piece, PIECE_SIZE, "\\%c", (char)cp);
     else if (cp == '\n')
-        snprintf(piece, 16, "\\n");
+        snprintf(piece, PIECE_SIZE, "\\n");
     else if (cp == '\t')
-        snprintf(piece, 16, "\\t");
+        snprintf(piece, PIECE_SIZE, "\\t");
     else if (cp == '\r')
-        snprintf(piece, 16, "\\r");
+        snprintf(piece, PIECE_SIZE, "\\r");
     else if (cp < 0x20 || cp == 0x7F)
-        snprintf(piece, 16, "\\x%02X", (unsigned)cp);
+        snprintf(piece, PIECE_SIZE, "\\x%02X", (unsigned)cp);
     else if ((cp >= 0x80 && cp < 0xA0) || (cp != ' ' && is_space_cp(cp)))
         /* C1 controls and invisible or line-breaking spaces (U+00A0, U+200B, U+2028, …) */
-        snprintf(piece, 16, "\\u%04X", (unsigned)cp);
+        snprintf(piece, PIECE_SIZE, "\\u%04X", (unsigned)cp);
     else {
         memcpy(piece, s + i, n);
         piece[n] = '\0';
@@ -200,9 +200,9 @@ static size_t quote_piece(const char *s, size_t len, size_t i, char piece[16])
  * (cut with "…" between whole pieces to fit, "" when not even that fits). Returns out. */
 const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted)
 {
-    size_t len, i, o = 0, n, m, whole = 0;
+    size_t len, i, o = 0, n, m, room, mark;
     int count;
-    char piece[16];
+    char piece[PIECE_SIZE];
 
     if (s == NULL) {
         snprintf(out, outsz, "(none)");
@@ -215,26 +215,22 @@ const char *pl_rules_quote(char *out, size_t outsz, const char *s, int quoted)
         return out;
     }
     len = strlen(s);
-    /* the whole value escaped, when it has at most QUOTE_MAX_CP code points: if it fits, no
-     * room is kept for "…" */
-    for (i = 0, count = 0; i < len && count <= QUOTE_MAX_CP; count++) {
-        i += quote_piece(s, len, i, piece);
-        whole += strlen(piece);
-    }
-    int cut = count > QUOTE_MAX_CP || whole + 2 * (size_t)quoted + 1 > outsz;
+    room = outsz - (size_t)quoted - 1; /* where the pieces must end: the quote and NUL follow */
     if (quoted)
         out[o++] = '"';
+    mark = o; /* the last end of a piece with room after it for "…" */
     for (i = 0, count = 0; i < len; i += n, count++) {
         n = quote_piece(s, len, i, piece);
         m = strlen(piece);
-        /* a piece goes in only with room after it for "…", the closing quote and the NUL */
-        if (cut && (count == QUOTE_MAX_CP || o + m + sizeof ELLIPSIS + (size_t)quoted > outsz)) {
-            memcpy(out + o, ELLIPSIS, sizeof ELLIPSIS - 1);
-            o += sizeof ELLIPSIS - 1;
+        if (count == QUOTE_MAX_CP || o + m > room) { /* cut back to the mark, then "…" */
+            memcpy(out + mark, ELLIPSIS, sizeof ELLIPSIS - 1);
+            o = mark + sizeof ELLIPSIS - 1;
             break;
         }
         memcpy(out + o, piece, m);
         o += m;
+        if (o + sizeof ELLIPSIS - 1 <= room)
+            mark = o;
     }
     if (quoted)
         out[o++] = '"';
