@@ -7,6 +7,9 @@
 #include "json.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdbool.h>
 #include <float.h>
 #include <limits.h>
 #include <locale.h>
@@ -580,6 +583,146 @@ json_t *pl_json_parse(const char *buf, size_t len, unsigned flags, struct pl_err
         return NULL;
     }
     return ps.root;
+}
+
+/* ---- scratch trees ------------------------------------------------------------------------- */
+
+/* Each thread's arena: a list of blocks, newest first. A release frees all but the first block
+ * and rewinds it, so a thread that parses one webhook after another allocates nothing once its
+ * first block is there. jansson's allocator is replaced by arena_malloc and arena_free: while
+ * a scratch parse runs on this thread, values come from the arena; frees of arena memory do
+ * nothing (the release drops it all); everything else goes to malloc and free. */
+#define ARENA_FIRST (32 * 1024) /* a webhook's tree takes about 8 KiB */
+#define ARENA_ALIGN alignof(max_align_t)
+
+struct arena_block {
+    struct arena_block *next;
+    size_t cap, used;
+    alignas(max_align_t) unsigned char data[];
+};
+
+static _Thread_local struct arena_block *arena;
+static _Thread_local bool arena_on;
+static pthread_key_t arena_key; /* frees a thread's blocks when it ends */
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ARENA_POISON(p, n)   ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void arena_drop(struct arena_block *b, struct arena_block *keep)
+{
+    while (b != NULL && b != keep) {
+        struct arena_block *next = b->next;
+        ARENA_UNPOISON(b->data, b->cap);
+        free(b);
+        b = next;
+    }
+}
+
+static void arena_thread_end(void *first)
+{
+    arena_drop(first, NULL);
+}
+
+static void arena_key_make(void)
+{
+    if (pthread_key_create(&arena_key, arena_thread_end) != 0)
+        abort();
+}
+
+static bool in_arena(const void *p)
+{
+    const struct arena_block *b;
+
+    for (b = arena; b != NULL; b = b->next)
+        if ((const unsigned char *)p >= b->data && (const unsigned char *)p < b->data + b->cap)
+            return true;
+    return false;
+}
+
+static void *arena_malloc(size_t n)
+{
+    struct arena_block *b = arena;
+    void *p;
+
+    if (!arena_on)
+        return malloc(n);
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    if (b == NULL || b->cap - b->used < n) {
+        size_t cap = b == NULL ? ARENA_FIRST : b->cap * 2;
+        if (cap < n)
+            cap = n;
+        struct arena_block *grown = malloc(sizeof *grown + cap);
+        if (grown == NULL)
+            return NULL;
+        grown->next = b;
+        grown->cap = cap;
+        grown->used = 0;
+        ARENA_POISON(grown->data, cap);
+        if (b == NULL && pthread_setspecific(arena_key, grown) != 0) {
+            free(grown);
+            return NULL;
+        }
+        arena = b = grown;
+    }
+    p = b->data + b->used;
+    b->used += n;
+    ARENA_UNPOISON(p, n);
+    return p;
+}
+
+static void arena_free(void *p)
+{
+    if (p != NULL && arena != NULL && in_arena(p))
+        return;
+    free(p);
+}
+
+json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struct pl_error *err)
+{
+    json_malloc_t alloc;
+    json_free_t release;
+    json_t *root;
+
+    json_get_alloc_funcs(&alloc, &release);
+    if (alloc == malloc && release == free) {
+        pthread_once(&arena_once, arena_key_make);
+        json_set_alloc_funcs(arena_malloc, arena_free);
+    } else if (alloc != arena_malloc) {
+        return pl_json_parse(buf, len, flags, err);
+    }
+    arena_on = true;
+    root = pl_json_parse(buf, len, flags, err);
+    arena_on = false;
+    if (root == NULL)
+        pl_json_scratch_release(NULL);
+    return root;
+}
+
+void pl_json_scratch_release(json_t *root)
+{
+    struct arena_block *first;
+
+    if (root != NULL && !in_arena(root)) {
+        json_decref(root);
+        return;
+    }
+    if (arena == NULL)
+        return;
+    for (first = arena; first->next != NULL; first = first->next)
+        ;
+    arena_drop(arena, first);
+    arena = first;
+    ARENA_POISON(first->data, first->used);
+    first->used = 0;
 }
 
 /* ---- the writer ---------------------------------------------------------------------------- */

@@ -1,8 +1,8 @@
 /* json.h - a strict JSON parser (RFC 8259) that builds jansson trees, for the webhook's hot path.
  * It accepts exactly what json_loadb(buf, len, JSON_DECODE_ANY [| JSON_ALLOW_NUL]) of jansson 2.14
  * accepts and builds an identical tree, several times faster. And the other way: a writer whose
- * output is byte for byte jansson's compact dump, without its per-token callbacks. Pure: no I/O,
- * no global state. */
+ * output is byte for byte jansson's compact dump, without its per-token callbacks. No I/O; the
+ * only state is each thread's scratch arena (pl_json_parse_scratch). */
 #ifndef PL_JSON_H
 #define PL_JSON_H
 
@@ -25,6 +25,18 @@
  * message that names the fault and its byte offset ("invalid escape at byte 17"), or err->code
  * "oom" when memory ran out. buf need not be NUL-terminated. */
 json_t *pl_json_parse(const char *buf, size_t len, unsigned flags, struct pl_error *err);
+
+/* pl_json_parse for a tree that is read and then dropped before the thread parses the next one
+ * (a webhook's body, a provider's answer). Its values come from the calling thread's arena: a
+ * bump pointer instead of a malloc and a free for each of the tree's hundred-odd values. Release
+ * it with pl_json_scratch_release, never json_decref, and keep nothing of it: copy what must
+ * outlive the release (json_deep_copy, strdup), never json_incref. One scratch tree per thread
+ * at a time. When jansson's allocator has been replaced (the tests' failing one), this is plain
+ * pl_json_parse and the release a json_decref. */
+json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struct pl_error *err);
+
+/* Drop a tree from pl_json_parse_scratch (NULL is fine): its thread's arena starts over. */
+void pl_json_scratch_release(json_t *root);
 
 /* A growing, NUL-terminated buffer that JSON text is written into. Start it zeroed; after a
  * failed allocation oom is set and every later write does nothing. The caller frees buf. */

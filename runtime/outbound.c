@@ -693,7 +693,7 @@ static void finish(struct pl_outbound *o, struct msg *m, const char *wamid, long
 static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const char *body,
                           size_t len, const char *transport_error)
 {
-    json_t *root = body != NULL ? pl_json_parse(body, len, 0, NULL) : NULL;
+    json_t *root = body != NULL ? pl_json_parse_scratch(body, len, 0, NULL) : NULL;
     json_t *e = json_object_get(root, "error");
     long code = -1;
     const char *title = transport_error, *details = NULL;
@@ -708,7 +708,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
             snprintf(labels, sizeof labels, "channel=\"%s\",type=\"%s\"", m->channel, m->kind);
             pl_metrics_add("parley_messages_out_total", labels, 1);
             finish(o, m, wamid, 0, NULL, NULL);
-            json_decref(root);
+            pl_json_scratch_release(root);
             return;
         }
         title = "the provider answered 200 without a message id";
@@ -741,7 +741,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
                title != NULL ? title : "no detail", m->due_ms - now_ms());
         snprintf(labels, sizeof labels, "channel=\"%s\"", m->channel);
         pl_metrics_add("parley_send_retries_total", labels, 1);
-        json_decref(root);
+        pl_json_scratch_release(root);
         return;
     }
     char cs[16];
@@ -754,7 +754,7 @@ static void handle_answer(struct pl_outbound *o, struct msg *m, long http, const
     snprintf(labels, sizeof labels, "channel=\"%s\",code=\"%s\"", m->channel, cs);
     pl_metrics_add("parley_sends_failed_total", labels, 1);
     finish(o, m, NULL, code, title != NULL ? title : "send failed", details);
-    json_decref(root);
+    pl_json_scratch_release(root);
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)

@@ -636,25 +636,25 @@ int pl_webhook_parse(const char *body, size_t len, struct pl_event_batch *out, s
         return pl_error_set(err, "bad_request", "empty body");
     /* NUL escapes are allowed: a customer's text must not turn the whole batch into a 400
      * that Meta would retry for a week. */
-    root = pl_json_parse(body, len, PL_JSON_ALLOW_NUL, &jerr);
+    root = pl_json_parse_scratch(body, len, PL_JSON_ALLOW_NUL, &jerr);
     if (root == NULL && strcmp(jerr.code, "oom") == 0)
         return pl_error_set(err, "oom", "out of memory while parsing the webhook");
     if (root == NULL)
         return pl_error_set(err, "bad_request", "body is not JSON: %s", jerr.msg);
     if (!json_is_object(root)) {
-        json_decref(root);
+        pl_json_scratch_release(root);
         return pl_error_set(err, "bad_request", "body is not a JSON object");
     }
     if (get_str(root, "object") == NULL ||
         strcmp(get_str(root, "object"), "whatsapp_business_account") != 0) {
-        json_decref(root);
+        pl_json_scratch_release(root);
         return pl_error_set(err, "bad_request",
                             "not a WhatsApp notification: \"object\" is not "
                             "\"whatsapp_business_account\"");
     }
     entries = json_object_get(root, "entry");
     if (!json_is_array(entries)) {
-        json_decref(root);
+        pl_json_scratch_release(root);
         return pl_error_set(err, "bad_request",
                             "not a WhatsApp notification: \"entry\" is not an array");
     }
@@ -662,7 +662,7 @@ int pl_webhook_parse(const char *body, size_t len, struct pl_event_batch *out, s
     {
         parse_entry(&p, entry);
     }
-    json_decref(root);
+    pl_json_scratch_release(root);
     if (p.oom) {
         pl_event_batch_free(out);
         return pl_error_set(err, "oom", "out of memory while parsing the webhook");

@@ -12,6 +12,11 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <malloc.h>
+#include <pthread.h>
+#if defined(__SANITIZE_ADDRESS__)
+size_t __sanitizer_get_current_allocated_bytes(void); /* libasan's; GCC ships no header for it */
+#endif
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -118,6 +123,31 @@ static void agree_dump(const char *what, const json_t *v)
     free(got);
 }
 
+/* pl_json_parse_scratch on the same text: the same tree as pl_json_parse (plain), or the same
+ * refusal (plain NULL, its error in plain_err), built in the thread's arena. */
+static void agree_scratch(const char *what, const char *buf, size_t len, unsigned flags,
+                          const json_t *plain, const struct pl_error *plain_err)
+{
+    struct pl_error err = {{0}, {0}};
+    json_t *got = pl_json_parse_scratch(buf, len, flags, &err);
+
+    if (plain == NULL && got == NULL) {
+        if (strcmp(err.code, plain_err->code) == 0 && strcmp(err.msg, plain_err->msg) == 0)
+            unit_passed++;
+        else
+            UNIT_FAIL("%s (flags %u): scratch refuses with \"%s\", plain with \"%s\"", what, flags,
+                      err.msg, plain_err->msg);
+    } else if (plain == NULL || got == NULL) {
+        UNIT_FAIL("%s (flags %u): scratch %s, plain %s", what, flags, got ? "accepts" : "refuses",
+                  plain ? "accepts" : "refuses");
+    } else if (!json_equal(plain, got) || !same_tree((json_t *)plain, got)) {
+        UNIT_FAIL("%s (flags %u): scratch and plain trees differ", what, flags);
+    } else {
+        unit_passed++;
+    }
+    pl_json_scratch_release(got);
+}
+
 /* Both parsers on buf[0..len) under one set of flags: both refuse, or both accept and give the
  * same tree. A refusal by pl_json_parse must be a syntax error with a byte offset, not "oom". */
 static void agree_flags(const char *what, const char *buf, size_t len, unsigned flags)
@@ -147,6 +177,7 @@ static void agree_flags(const char *what, const char *buf, size_t len, unsigned 
         unit_passed++;
         agree_dump(what, want);
     }
+    agree_scratch(what, buf, len, flags, got, &err);
     json_decref(want);
     json_decref(got);
 }
@@ -645,6 +676,147 @@ static void test_alloc_failure_growth(void)
     CHECK(escaped_allocs > plain_allocs);
 }
 
+/* ---- scratch trees ----------------------------------------------------------------------------
+ * The differential runs above parse every text with pl_json_parse_scratch too (agree_scratch).
+ * Here: what the arena is for (no malloc once warm), its growth, refusals, threads, and the
+ * fallback when jansson's allocator is someone else's. */
+
+static size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    return mallinfo2().uordblks;
+#endif
+}
+
+/* "[{"k":0,"v":"x"}, ...]" with n elements: a tree of about 200 bytes per element */
+static char *array_doc(size_t n, const char *tail, size_t *len)
+{
+    size_t cap = n * 24 + 64, at = 0;
+    char *doc = malloc(cap);
+
+    if (doc == NULL)
+        return NULL;
+    doc[at++] = '[';
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(doc + at, cap - at, "%s{\"k\":%zu,\"v\":\"x\"}", i ? "," : "", i);
+    at += (size_t)snprintf(doc + at, cap - at, "%s", tail);
+    *len = at;
+    return doc;
+}
+
+static const char small_doc[] =
+    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{\"value\":"
+    "{\"messages\":[{\"from\":\"79001234567\",\"id\":\"wamid.A\",\"text\":{\"body\":\"\\u041f\"}}]}"
+    ","
+    "\"field\":\"messages\"}]}]}";
+
+static void *thread_parses(void *arg)
+{
+    size_t len, *bad = arg;
+    char *doc = array_doc(3000, "]", &len);
+
+    for (int i = 0; doc != NULL && i < 50; i++) {
+        json_t *plain = pl_json_parse(doc, len, 0, NULL);
+        json_t *got = pl_json_parse_scratch(doc, len, 0, NULL);
+        if (plain == NULL || got == NULL || !same_tree(plain, got))
+            (*bad)++;
+        json_decref(plain);
+        pl_json_scratch_release(got);
+    }
+    free(doc);
+    return NULL;
+}
+
+static void test_scratch(void)
+{
+    struct pl_error err = {{0}, {0}};
+    size_t before, during, big_len, bad_len;
+    char *big = array_doc(5000, "]", &big_len), *bad = array_doc(5000, ",]", &bad_len);
+    json_t *v, *plain;
+
+    if (big == NULL || bad == NULL) {
+        UNIT_FAIL("out of memory");
+        free(big);
+        free(bad);
+        return;
+    }
+    pl_json_scratch_release(pl_json_parse_scratch(small_doc, strlen(small_doc), 0, NULL));
+
+    UNIT_CASE("scratch: a warm thread's parse takes nothing from malloc; a plain one does");
+    before = heap_in_use();
+    v = pl_json_parse_scratch(small_doc, strlen(small_doc), 0, &err);
+    during = heap_in_use();
+    CHECK(v != NULL);
+    CHECK_INT(during, before);
+    pl_json_scratch_release(v);
+    plain = pl_json_parse(small_doc, strlen(small_doc), 0, &err);
+    CHECK(heap_in_use() > before + 500);
+    json_decref(plain);
+
+    UNIT_CASE("scratch: a tree past the first block grows the arena; the release gives it back");
+    before = heap_in_use();
+    v = pl_json_parse_scratch(big, big_len, 0, &err);
+    plain = pl_json_parse(big, big_len, 0, &err);
+    CHECK(v != NULL && plain != NULL && same_tree(v, plain));
+    CHECK_INT(json_array_size(v), 5000);
+    json_decref(plain);
+    CHECK(heap_in_use() > before + 500000);
+    pl_json_scratch_release(v);
+    CHECK_INT(heap_in_use(), before);
+    v = pl_json_parse_scratch(small_doc, strlen(small_doc), 0, &err);
+    CHECK(json_is_object(v));
+    pl_json_scratch_release(v);
+
+    UNIT_CASE("scratch: a text refused after 5000 values leaves nothing behind");
+    before = heap_in_use();
+    v = pl_json_parse_scratch(bad, bad_len, 0, &err);
+    CHECK(v == NULL);
+    CHECK_STR(err.code, "json");
+    CHECK(strstr(err.msg, "at byte") != NULL);
+    CHECK_INT(heap_in_use(), before);
+
+    UNIT_CASE("scratch: threads parse in their own arenas, freed when each thread ends");
+    {
+        pthread_t t[2];
+        size_t wrong = 0;
+        int started = 0;
+        before = heap_in_use();
+        for (int i = 0; i < 2; i++)
+            started += pthread_create(&t[i], NULL, thread_parses, &wrong) == 0;
+        CHECK_INT(started, 2);
+        for (int i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        CHECK_INT(wrong, 0);
+        CHECK(heap_in_use() < before + 16384); /* each thread's kept block is 32 KiB */
+    }
+
+    UNIT_CASE("scratch: under another allocator, a plain parse whose failures are all oom");
+    {
+        long n, failures = 0, wrong = 0;
+        v = NULL;
+        for (n = 0; n < 100000 && v == NULL; n++) {
+            struct pl_error e = {{0}, {0}};
+            fail_jansson_after(n);
+            v = pl_json_parse_scratch(small_doc, strlen(small_doc), 0, &e);
+            fail_jansson_after(-1);
+            if (v == NULL) {
+                failures++;
+                wrong += strcmp(e.code, "oom") != 0;
+            }
+        }
+        CHECK(v != NULL);
+        CHECK(failures >= 10);
+        CHECK_INT(wrong, 0);
+        before = heap_in_use();
+        pl_json_scratch_release(v); /* built by malloc: released by json_decref */
+        CHECK(heap_in_use() < before);
+    }
+    free(big);
+    free(bad);
+}
+
 /* ---- the corpus: fixtures and benchmark bodies ------------------------------------------------
  */
 
@@ -974,6 +1146,7 @@ int main(void)
         test_alloc_failure("allocation failure at every step of batch.json", body, len, 10);
     free(body);
     test_alloc_failure_growth();
+    test_scratch();
     test_differential();
     printf("json: %zu trees dumped by both writers\n", dumps);
     return unit_report("json");
