@@ -1219,8 +1219,9 @@ static int send_batch(struct job *j, struct picks *ps, long long *after, int wan
             continue;
         }
         snprintf(local_id, sizeof local_id, "%s:%lld", j->row.id, p->line);
-        rc = pl_store_outbox_add_job(j->store, local_id, j->ch->id, p->wa_id, "template", p->body,
-                                     j->row.template_name, j->row.id, now, err);
+        rc =
+            pl_store_outbox_add_job(j->store, local_id, j->ch->id, j->ch->phone_number_id, p->wa_id,
+                                    "template", p->body, j->row.template_name, j->row.id, now, err);
         if (rc == 0)
             rc = pl_store_rcpt_set(j->store, j->row.id, p->line, PL_RCPT_QUEUED, NULL, NULL,
                                    local_id, err);

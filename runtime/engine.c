@@ -1153,8 +1153,8 @@ static int commit_turn(struct pl_engine *e, struct turn *t, struct queued *event
     if (ctx.rc != 0)
         goto rollback;
     for (struct staged *r = t->sends; r != NULL; r = r->next)
-        if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->contact, r->kind, r->body,
-                                r->template_name, now, &r->id, &err) != 0)
+        if (pl_store_outbox_add(e->store, r->local_id, r->channel, r->phone_number_id, r->contact,
+                                r->kind, r->body, r->template_name, now, &r->id, &err) != 0)
             goto rollback;
     for (struct finish *f = t->finishes; f != NULL; f = f->next)
         if (pl_store_inbox_finish(e->store, f->rowid, f->state, f->code, f->message, &err) != 0)
@@ -1505,8 +1505,8 @@ static void reload_spilled(struct pl_engine *e)
 }
 
 static int recover_send(void *ud, long long id, const char *local_id, const char *channel,
-                        const char *contact, const char *kind, const char *body,
-                        long long created_at);
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body, long long created_at);
 
 static int outbox_slice(struct pl_engine *e, size_t slice, size_t *got, long long *mark,
                         struct pl_error *err)
@@ -1725,17 +1725,21 @@ struct pl_engine *pl_engine_new(const struct pl_config *cfg, const char *stdlib_
     return e;
 }
 
+/* A queued message read back from the state file goes out from the number it was queued for,
+ * as the ones the sender still holds do, even when a reload moved its channel to another. */
 static int recover_send(void *ud, long long id, const char *local_id, const char *channel,
-                        const char *contact, const char *kind, const char *body,
-                        long long created_at)
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body, long long created_at)
 {
     struct pl_engine *e = ud;
     struct channel *ch = channel_by_id(e, channel);
     if (ch == NULL)
         pl_log(PL_LOG_WARN, PL_FIELDS("channel", channel, "message", local_id),
                "a queued message's channel is no longer configured; it stays queued");
-    else if (pl_outbound_enqueue(e->out, local_id, channel, ch->cfg->phone_number_id, contact, kind,
-                                 body, created_at) != 0)
+    else if (pl_outbound_enqueue(e->out, local_id, channel,
+                                 phone_number_id != NULL ? phone_number_id
+                                                         : ch->cfg->phone_number_id,
+                                 contact, kind, body, created_at) != 0)
         return -1; /* not passed: the next read-back starts at this row again */
     e->out_after = id;
     if (e->out_unread > 0)

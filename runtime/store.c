@@ -161,6 +161,11 @@ static const char schema_v4[] =
     "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(id) WHERE state = 0;"
     "DROP INDEX IF EXISTS outbox_channel_state;";
 
+/* Version 5: the phone number each message goes out from, fixed when it is queued. A channel
+ * moved to another number (a reload) still sends what it queued before from the number its
+ * customers wrote to; rows from before version 5 have NULL and use the channel's current one. */
+static const char schema_v5[] = "ALTER TABLE outbox ADD COLUMN phone_number_id TEXT;";
+
 /* ---- prepared statements ------------------------------------------------------------------ */
 
 enum stmt_id {
@@ -255,7 +260,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         CONTACT_UPSERT "RETURNING name, last_inbound, opted_in, opt_in_source, opt_in_at, session",
     [ST_CONTACT_SET] = CONTACT_UPSERT,
     [ST_OUT_ADD] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
-                   "state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+                   "state, created_at, phone_number_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
     [ST_OUT_SENT] = "UPDATE outbox SET state = 1, wamid = ?2, sent_at = ?3 "
                     "WHERE local_id = ?1 AND state = 0",
     [ST_OUT_FAILED] = "UPDATE outbox SET state = 4, error_code = ?2, error_title = ?3, "
@@ -271,7 +276,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "WHERE id = ?1 AND ((?2 = 4 AND state <= 1) OR "
                       "(?2 BETWEEN 1 AND 3 AND state < ?2))",
     /* broadcast rows belong to the `parley broadcast` process that queued them */
-    [ST_OUT_QUEUED] = "SELECT id, local_id, channel, contact, kind, body, created_at FROM outbox "
+    [ST_OUT_QUEUED] = "SELECT id, local_id, channel, contact, kind, body, created_at, "
+                      "phone_number_id FROM outbox "
                       "WHERE state = 0 AND id > ?1 AND broadcast IS NULL ORDER BY id LIMIT ?2",
     [ST_OUT_COUNTS_ALL] = "SELECT state, count(*) FROM outbox GROUP BY state",
     [ST_OUT_COUNTS_CHANNEL] = "SELECT state, count(*) FROM outbox WHERE channel = ?1 "
@@ -287,7 +293,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SET_PREFIX] = "SELECT key, value, at FROM settings WHERE key >= ?1 AND key < ?2 "
                       "ORDER BY key",
     [ST_OUT_ADD_JOB] = "INSERT INTO outbox (local_id, channel, contact, kind, body, template_name, "
-                       "state, created_at, broadcast) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
+                       "state, created_at, broadcast, phone_number_id) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
     [ST_OUT_TPL_COUNTS] = "SELECT channel, template_name, state, count(*) FROM outbox "
                           "WHERE template_name IS NOT NULL GROUP BY channel, template_name, state",
     [ST_OUT_JOB_COUNTS] = "SELECT b.id, b.channel, b.template, o.state, count(*) "
@@ -558,7 +565,7 @@ static int migrate(struct pl_store *s, struct pl_error *err)
     }
     /* each step brings the file from one version to the next; a new file takes them all */
     static const char *const steps[PL_STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                               schema_v4};
+                                                               schema_v4, schema_v5};
     for (; version < PL_STORE_SCHEMA_VERSION; version++) {
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
         if (sqlite3_exec(s->db, steps[version], NULL, NULL, NULL) != SQLITE_OK ||
@@ -1238,9 +1245,9 @@ const char *pl_out_state_name(enum pl_out_state st)
 
 /* A local_id already in the outbox is an error (UNIQUE constraint). */
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
-                        const char *contact, const char *kind, const char *body,
-                        const char *template_name, long long created_at, long long *id,
-                        struct pl_error *err)
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body, const char *template_name, long long created_at,
+                        long long *id, struct pl_error *err)
 {
     sqlite3_stmt *st = stmt(s, ST_OUT_ADD);
 
@@ -1251,6 +1258,7 @@ int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *ch
     bind_text(st, 5, body);
     bind_text(st, 6, template_name);
     sqlite3_bind_int64(st, 7, created_at);
+    bind_text(st, 8, phone_number_id);
     if (exec_stmt(s, st, err, "outbox_add") != 0)
         return -1;
     if (id != NULL)
@@ -1331,13 +1339,14 @@ int pl_store_outbox_status(struct pl_store *s, const char *wamid, enum pl_out_st
 
 struct queued_row {
     long long id, created_at;
-    char *local_id, *channel, *contact, *kind, *body;
+    char *local_id, *channel, *phone_number_id, *contact, *kind, *body;
 };
 
 static void queued_row_clear(struct queued_row *r)
 {
     free(r->local_id);
     free(r->channel);
+    free(r->phone_number_id);
     free(r->contact);
     free(r->kind);
     free(r->body);
@@ -1345,8 +1354,9 @@ static void queued_row_clear(struct queued_row *r)
 
 int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
                            int (*fn)(void *ud, long long id, const char *local_id,
-                                     const char *channel, const char *contact, const char *kind,
-                                     const char *body, long long created_at),
+                                     const char *channel, const char *phone_number_id,
+                                     const char *contact, const char *kind, const char *body,
+                                     long long created_at),
                            void *ud, size_t *count, struct pl_error *err)
 {
     struct queued_row rows[ITER_BATCH];
@@ -1372,6 +1382,7 @@ int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
             r->kind = column_dup(st, 4, &bad);
             r->body = column_dup(st, 5, &bad);
             r->created_at = sqlite3_column_int64(st, 6);
+            r->phone_number_id = column_dup(st, 7, &bad);
             if (bad) {
                 rc = oom(err, "outbox_queued");
                 break;
@@ -1381,8 +1392,9 @@ int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
             rc = db_error(s, err, "outbox_queued");
         done(st);
         for (i = 0; i < n; i++) {
-            if (rc == 0 && fn(ud, rows[i].id, rows[i].local_id, rows[i].channel, rows[i].contact,
-                              rows[i].kind, rows[i].body, rows[i].created_at) != 0)
+            if (rc == 0 &&
+                fn(ud, rows[i].id, rows[i].local_id, rows[i].channel, rows[i].phone_number_id,
+                   rows[i].contact, rows[i].kind, rows[i].body, rows[i].created_at) != 0)
                 rc = -1;
             queued_row_clear(&rows[i]);
         }
@@ -1536,9 +1548,9 @@ int pl_store_settings_prefix(struct pl_store *s, const char *prefix,
 /* ---- analytics ---------------------------------------------------------------------------- */
 
 int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char *channel,
-                            const char *contact, const char *kind, const char *body,
-                            const char *template_name, const char *job, long long created_at,
-                            struct pl_error *err)
+                            const char *phone_number_id, const char *contact, const char *kind,
+                            const char *body, const char *template_name, const char *job,
+                            long long created_at, struct pl_error *err)
 {
     sqlite3_stmt *st = stmt(s, ST_OUT_ADD_JOB);
 
@@ -1550,6 +1562,7 @@ int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char
     bind_text(st, 6, template_name);
     sqlite3_bind_int64(st, 7, created_at);
     bind_text(st, 8, job);
+    bind_text(st, 9, phone_number_id);
     return exec_stmt(s, st, err, "outbox_add_job");
 }
 

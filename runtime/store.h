@@ -15,7 +15,7 @@
 #include "error.h"
 #include "webhook.h"
 
-#define PL_STORE_SCHEMA_VERSION 4
+#define PL_STORE_SCHEMA_VERSION 5
 
 struct pl_store;
 
@@ -157,12 +157,13 @@ enum pl_out_state {
 
 const char *pl_out_state_name(enum pl_out_state st);
 
-/* Add a queued message; *id (when not NULL) gets its row id. local_id is unique. template_name
- * may be NULL. */
+/* Add a queued message; *id (when not NULL) gets its row id. local_id is unique. phone_number_id
+ * is the number it goes out from (the channel's when it was queued); it and template_name may
+ * be NULL. */
 int pl_store_outbox_add(struct pl_store *s, const char *local_id, const char *channel,
-                        const char *contact, const char *kind, const char *body,
-                        const char *template_name, long long created_at, long long *id,
-                        struct pl_error *err);
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body, const char *template_name, long long created_at,
+                        long long *id, struct pl_error *err);
 
 /* The provider accepted local_id and called it wamid. */
 int pl_store_outbox_sent(struct pl_store *s, const char *local_id, const char *wamid, long long at,
@@ -183,20 +184,22 @@ int pl_store_outbox_status(struct pl_store *s, const char *wamid, enum pl_out_st
  * same row as pl_store_outbox_add, which the broadcast process owns (see
  * pl_store_outbox_queued). */
 int pl_store_outbox_add_job(struct pl_store *s, const char *local_id, const char *channel,
-                            const char *contact, const char *kind, const char *body,
-                            const char *template_name, const char *job, long long created_at,
-                            struct pl_error *err);
+                            const char *phone_number_id, const char *contact, const char *kind,
+                            const char *body, const char *template_name, const char *job,
+                            long long created_at, struct pl_error *err);
 
 /* Call fn for the QUEUED messages after outbox id `after`, at most max of them (0: all), in
  * creation order (recovery after a restart, and messages read back for the sender), with each
  * row's id and the time it was queued (unix seconds: its maximum age counts from then, across
- * restarts). *count (may be NULL) gets how many rows were read. Skips the rows of broadcast jobs
- * (outbox.broadcast not NULL): the `parley broadcast` process that queued them sends them again
- * when the job resumes, so the server must not send them too. */
+ * restarts), and the number it goes out from (NULL for a row queued before schema version 5:
+ * the channel's current one). *count (may be NULL) gets how many rows were read. Skips the rows of
+ * broadcast jobs (outbox.broadcast not NULL): the `parley broadcast` process that queued them sends
+ * them again when the job resumes, so the server must not send them too. */
 int pl_store_outbox_queued(struct pl_store *s, long long after, size_t max,
                            int (*fn)(void *ud, long long id, const char *local_id,
-                                     const char *channel, const char *contact, const char *kind,
-                                     const char *body, long long created_at),
+                                     const char *channel, const char *phone_number_id,
+                                     const char *contact, const char *kind, const char *body,
+                                     long long created_at),
                            void *ud, size_t *count, struct pl_error *err);
 
 /* Counts per state for a channel (NULL: all channels); counts has PL_OUT_FAILED + 1 slots. */

@@ -219,6 +219,39 @@ def test_a_channel_moved_to_another_phone_number_sends_from_it(binary):
     run(binary, go)
 
 
+def test_a_reply_queued_before_a_number_change_goes_out_from_the_old_number(binary):
+    """The provider refuses a reply (500) until Parley is killed; the channel is then moved to
+    another phone number and Parley starts again. The reply waiting in the state file goes out
+    from the number the customer wrote to (its outbox row keeps it), the next reply from the new
+    number."""
+    import json
+    import signal
+
+    new = "100200300400500"
+
+    def go(p, provider):
+        provider.decide = lambda body: (500, {})
+        assert p.post_webhook(harness.text_webhook("a")) == 200
+        p.wait_log("retrying in")
+        p.stop(signal.SIGKILL)
+        with open(p.config) as f:
+            cfg = json.load(f)
+        cfg["channels"]["test"]["phone_number_id"] = new
+        with open(p.config, "w") as f:
+            json.dump(cfg, f)
+        with provider.lock:
+            provider.decide = None
+            tried = len(provider.requests)
+        p.start()
+        sends = provider.wait_sends(tried + 1)
+        assert [s["text"]["body"] for s in sends[tried:]] == ["v1: a"], sends[tried:]
+        assert say(p, provider, "b", tried + 1, pnid=new) == "v1: b"
+        with provider.lock:
+            paths = [r["path"] for r in provider.requests[tried:]]
+        assert paths == ["/v21.0/%s/messages" % harness.PHONE_NUMBER_ID, "/v21.0/%s/messages" % new], paths
+    run(binary, go)
+
+
 def test_reload_under_load_loses_and_duplicates_nothing(binary):
     import threading
 

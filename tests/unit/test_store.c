@@ -481,10 +481,10 @@ static void test_transactions(void)
         return;
     UNIT_CASE("rollback discards, commit keeps");
     CHECK_INT(pl_store_begin(s, &err), 0);
-    CHECK_INT(pl_store_outbox_add(s, "L1", "c", "7", "text", "hi", NULL, 1, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L1", "c", "PN", "7", "text", "hi", NULL, 1, NULL, &err), 0);
     pl_store_rollback(s);
     CHECK_INT(pl_store_begin(s, &err), 0);
-    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "7", "text", "hi", NULL, 1, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "PN", "7", "text", "hi", NULL, 1, NULL, &err), 0);
     CHECK_INT(pl_store_commit(s, &err), 0);
     CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
     CHECK_INT(counts[PL_OUT_QUEUED], 1);
@@ -497,8 +497,8 @@ static void test_transactions(void)
 
     UNIT_CASE("a failed statement inside a transaction leaves it usable for rollback");
     CHECK_INT(pl_store_begin(s, &err), 0);
-    CHECK_INT(pl_store_outbox_add(s, "L3", "c", "7", "text", "hi", NULL, 1, NULL, &err), 0);
-    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "7", "text", "dup", NULL, 1, NULL, &err), -1);
+    CHECK_INT(pl_store_outbox_add(s, "L3", "c", "PN", "7", "text", "hi", NULL, 1, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "L2", "c", "PN", "7", "text", "dup", NULL, 1, NULL, &err), -1);
     pl_store_rollback(s);
     CHECK_INT(pl_store_outbox_counts(s, NULL, counts, &err), 0);
     CHECK_INT(counts[PL_OUT_QUEUED], 1);
@@ -678,8 +678,8 @@ static void test_outbox_states(void)
         snprintf(channel, sizeof channel, "ch%zu", i);
         snprintf(local_id, sizeof local_id, "local-%zu", i);
         snprintf(wamid, sizeof wamid, "wamid.OUT%zu", i);
-        CHECK_INT(pl_store_outbox_add(s, local_id, channel, "7999", "text", "hello", NULL, 100,
-                                      NULL, &err),
+        CHECK_INT(pl_store_outbox_add(s, local_id, channel, "PN", "7999", "text", "hello", NULL,
+                                      100, NULL, &err),
                   0);
         for (j = 0; j < 6 && c->ops[j].kind != OP_END; j++) {
             const struct op *op = &c->ops[j];
@@ -732,6 +732,7 @@ static void test_outbox_states(void)
 struct queued_seen {
     char ids[8][32];
     char bodies[8][32];
+    char numbers[8][32];
     long long created[8];
     long long last_id;
     size_t n;
@@ -739,12 +740,16 @@ struct queued_seen {
 };
 
 static int on_queued(void *ud, long long id, const char *local_id, const char *channel,
-                     const char *contact, const char *kind, const char *body, long long created_at)
+                     const char *phone_number_id, const char *contact, const char *kind,
+                     const char *body, long long created_at)
 {
     struct queued_seen *q = ud;
     q->last_id = id;
 
     (void)channel;
+    if (q->n < 8)
+        snprintf(q->numbers[q->n], sizeof q->numbers[0], "%s",
+                 phone_number_id != NULL ? phone_number_id : "(null)");
     (void)contact;
     (void)kind;
     if (q->n < 8) {
@@ -768,9 +773,11 @@ static void test_outbox_misc(void)
     if (s == NULL)
         return;
     UNIT_CASE("a duplicate local id is an error");
-    CHECK_INT(pl_store_outbox_add(s, "A", "shop", "7001", "text", "one", NULL, 1, NULL, &err), 0);
-    CHECK_INT(pl_store_outbox_add(s, "A", "shop", "7001", "text", "again", NULL, 2, NULL, &err),
-              -1);
+    CHECK_INT(pl_store_outbox_add(s, "A", "shop", "PN", "7001", "text", "one", NULL, 1, NULL, &err),
+              0);
+    CHECK_INT(
+        pl_store_outbox_add(s, "A", "shop", "PN", "7001", "text", "again", NULL, 2, NULL, &err),
+        -1);
     CHECK_STR(err.code, "store");
     CHECK_CONTAINS(err.msg, "outbox_add");
     CHECK_CONTAINS(err.msg, "UNIQUE");
@@ -793,12 +800,16 @@ static void test_outbox_misc(void)
     }
 
     UNIT_CASE("queued messages come in creation order");
-    CHECK_INT(
-        pl_store_outbox_add(s, "B", "shop", "7002", "template", NULL, "welcome", 2, NULL, &err), 0);
-    CHECK_INT(
-        pl_store_outbox_add(s, "C", "insurance", "7003", "text", "three", NULL, 3, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "B", "shop", NULL, "7002", "template", NULL, "welcome", 2,
+                                  NULL, &err),
+              0);
+    CHECK_INT(pl_store_outbox_add(s, "C", "insurance", "PN", "7003", "text", "three", NULL, 3, NULL,
+                                  &err),
+              0);
     long long d_id = 0;
-    CHECK_INT(pl_store_outbox_add(s, "D", "shop", "7004", "text", "four", NULL, 4, &d_id, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "D", "shop", "106540352242922", "7004", "text", "four", NULL,
+                                  4, &d_id, &err),
+              0);
     CHECK_INT(pl_store_outbox_sent(s, "C", "wamid.C", 10, &err), 0);
     memset(&q, 0, sizeof q);
     size_t read = 0;
@@ -812,6 +823,8 @@ static void test_outbox_misc(void)
     CHECK_STR(q.bodies[2], "four");
     CHECK_INT(q.created[0], 1); /* when each was queued: the maximum age counts from there */
     CHECK_INT(q.created[2], 4);
+    CHECK_STR(q.numbers[1], "(null)"); /* the number each goes out from, as it was queued */
+    CHECK_STR(q.numbers[2], "106540352242922");
 
     UNIT_CASE("queued messages after an id, at most max (the sender's read-back)");
     long long a_id = 0;
@@ -865,8 +878,9 @@ static void test_outbox_misc(void)
     CHECK_INT(changed, 0);
 
     UNIT_CASE("the local id is cut to the buffer");
-    CHECK_INT(pl_store_outbox_add(s, "LONGLOCALID", "shop", "7", "text", "x", NULL, 5, NULL, &err),
-              0);
+    CHECK_INT(
+        pl_store_outbox_add(s, "LONGLOCALID", "shop", "PN", "7", "text", "x", NULL, 5, NULL, &err),
+        0);
     CHECK_INT(pl_store_outbox_sent(s, "LONGLOCALID", "wamid.L", 6, &err), 0);
     CHECK_INT(pl_store_outbox_status(s, "wamid.L", PL_OUT_DELIVERED, 0, 7, small, sizeof small,
                                      &changed, &err),
@@ -966,8 +980,8 @@ static void *writer_main(void *arg)
         } else {
             struct pl_contact c = {NULL, i, 0, NULL, 0, (char *)"{\"n\":1}"};
             snprintf(id, sizeof id, "local-%d", i);
-            if (pl_store_outbox_add(s, id, "shop", id + 6, "text", "hi", NULL, i, NULL, &err) !=
-                    0 ||
+            if (pl_store_outbox_add(s, id, "shop", "PN", id + 6, "text", "hi", NULL, i, NULL,
+                                    &err) != 0 ||
                 pl_store_contact_put(s, "shop", id + 6, &c, NULL, &err) != 0)
                 w->failures++;
         }
@@ -1531,6 +1545,7 @@ static void test_migrate_from_v1(void)
     pl_event_clear(&ev);
     s = reopen_older(s, "v1.db",
                      "DROP TABLE business_sends; DROP TABLE settings; "
+                     "ALTER TABLE outbox DROP COLUMN phone_number_id; "
                      "PRAGMA user_version = 1",
                      path, sizeof path);
     if (s == NULL)
@@ -1620,11 +1635,12 @@ static int collect_job(void *ud, const struct pl_broadcast_row *b)
 }
 
 static int count_queued(void *ud, long long id, const char *local_id, const char *channel,
-                        const char *contact, const char *kind, const char *body,
-                        long long created_at)
+                        const char *phone_number_id, const char *contact, const char *kind,
+                        const char *body, long long created_at)
 {
     char *buf = ud;
     (void)id;
+    (void)phone_number_id;
     (void)created_at;
     (void)channel;
     (void)contact;
@@ -1744,15 +1760,17 @@ static void test_broadcast_jobs(void)
     CHECK_STR(buf, "6:7006:(null):0;7:7007:(null):0;8:7008:(null):0;9:7009:(null):0;");
 
     UNIT_CASE("a broadcast's outbox rows belong to it: the server's recovery skips them");
-    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "7001", "text", "{}", NULL, 1, NULL, &err), 0);
-    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:2", "shop", "7001", "template", "{\"t\":2}",
-                                      "order_shipped", "b-2-bbbbbb", 2, &err),
+    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "PN", "7001", "text", "{}", NULL, 1, NULL, &err),
               0);
-    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "7004", "template", "{\"t\":4}",
-                                      "order_shipped", "b-2-bbbbbb", 7, &err),
+    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:2", "shop", "PN", "7001", "template",
+                                      "{\"t\":2}", "order_shipped", "b-2-bbbbbb", 2, &err),
               0);
-    CHECK_INT(
-        pl_store_outbox_add(s, "m2", "shop", "7002", "template", "{}", "promo", 3, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "PN", "7004", "template",
+                                      "{\"t\":4}", "order_shipped", "b-2-bbbbbb", 7, &err),
+              0);
+    CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "PN", "7002", "template", "{}", "promo", 3, NULL,
+                                  &err),
+              0);
     buf[0] = '\0';
     CHECK_INT(pl_store_outbox_queued(s, 0, 0, count_queued, buf, NULL, &err), 0);
     CHECK_STR(buf, "m1;m2;");
@@ -1944,10 +1962,12 @@ static void test_migrate_from_v2(void)
     s = open_new("v2.db");
     if (s == NULL)
         return;
-    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "7001", "text", "{}", NULL, 1, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_add(s, "m1", "shop", "PN", "7001", "text", "{}", NULL, 1, NULL, &err),
+              0);
     s = reopen_older(s, "v2.db",
                      "DROP TABLE broadcasts; DROP TABLE broadcast_recipients; "
                      "DROP INDEX outbox_broadcast; DROP INDEX outbox_template; "
+                     "ALTER TABLE outbox DROP COLUMN phone_number_id; "
                      "PRAGMA user_version = 2",
                      path, sizeof path);
     if (s == NULL)
@@ -1980,6 +2000,7 @@ static void test_migrate_from_v3(void)
     s = reopen_older(s, "v3.db",
                      "DROP INDEX inbox_pending; CREATE INDEX inbox_state ON inbox(state); "
                      "CREATE INDEX outbox_channel_state ON outbox(channel, state); "
+                     "ALTER TABLE outbox DROP COLUMN phone_number_id; "
                      "PRAGMA user_version = 3",
                      path, sizeof path);
     if (s == NULL)
@@ -2001,6 +2022,38 @@ static void test_migrate_from_v3(void)
     CHECK_INT(after.n, 0);
     CHECK_INT(pl_store_inbox_counts(s, &pending, NULL, NULL, &err), 0);
     CHECK_INT(pending, 0);
+    pl_store_close(s);
+}
+
+/* Version 5 adds the number each message goes out from. A version 4 file's queued messages are
+ * read back with none (the channel's current number), new ones keep theirs. */
+static void test_migrate_from_v4(void)
+{
+    char path[256];
+    struct pl_error err;
+    struct pl_store *s;
+    struct queued_seen q = {0};
+
+    UNIT_CASE(
+        "a version 4 state file is migrated; its queued messages have no number of their own");
+    s = open_new("v4.db");
+    if (s == NULL)
+        return;
+    CHECK_INT(
+        pl_store_outbox_add(s, "old", "shop", NULL, "7001", "text", "{}", NULL, 1, NULL, &err), 0);
+    s = reopen_older(s, "v4.db",
+                     "ALTER TABLE outbox DROP COLUMN phone_number_id; PRAGMA user_version = 4",
+                     path, sizeof path);
+    if (s == NULL)
+        return;
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), PL_STORE_SCHEMA_VERSION);
+    CHECK_INT(
+        pl_store_outbox_add(s, "new", "shop", "111", "7001", "text", "{}", NULL, 2, NULL, &err), 0);
+    CHECK_INT(pl_store_outbox_queued(s, 0, 0, on_queued, &q, NULL, &err), 0);
+    CHECK_INT(q.n, 2);
+    CHECK_STR(q.ids[0], "old");
+    CHECK_STR(q.numbers[0], "(null)");
+    CHECK_STR(q.numbers[1], "111");
     pl_store_close(s);
 }
 
@@ -2026,6 +2079,7 @@ int main(void)
     test_contact_opt_in();
     test_migrate_from_v2();
     test_migrate_from_v3();
+    test_migrate_from_v4();
     test_threads();
     test_shared_connection();
     test_checkpoint_restart();
