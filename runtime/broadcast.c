@@ -1260,15 +1260,19 @@ static int send_batch(struct job *j, struct picks *ps, long long *after, int wan
  * outbox rows go to the sender again, as they are. This is the one duplicate window: a message
  * the provider accepted just before the kill, and we had not recorded, goes out twice. */
 static int requeue(void *ud, long long line, const char *wa_id, const char *local_id,
-                   const char *body, int out_state, long long created_at)
+                   const char *body, int out_state, long long created_at,
+                   const char *phone_number_id)
 {
     struct job *j = ud;
     struct pl_error err;
 
-    /* its maximum age counts from created_at: a resume does not start its day over */
+    /* its maximum age counts from created_at: a resume does not start its day over; it goes
+     * out from the number it was queued for, even if the channel has moved to another since */
     if (local_id != NULL && body != NULL && out_state == PL_OUT_QUEUED)
-        return pl_outbound_enqueue(j->out, local_id, j->ch->id, j->ch->phone_number_id, wa_id,
-                                   "template", body, created_at);
+        return pl_outbound_enqueue(j->out, local_id, j->ch->id,
+                                   phone_number_id != NULL ? phone_number_id
+                                                           : j->ch->phone_number_id,
+                                   wa_id, "template", body, created_at);
     /* the outbox row moved on without the recipient (a state file edited by hand): follow it;
      * without an outbox row the recipient is decided again */
     if (body == NULL)

@@ -625,9 +625,11 @@ static void arena_drop(struct arena_block *b, struct arena_block *keep)
     }
 }
 
-static void arena_thread_end(void *first)
+/* The key holds the newest block, which links to every older one. */
+static void arena_thread_end(void *newest)
 {
-    arena_drop(first, NULL);
+    arena_drop(newest, NULL);
+    arena = NULL;
 }
 
 static void arena_key_make(void)
@@ -649,17 +651,18 @@ static bool in_arena(const void *p)
 static void *arena_malloc(size_t n)
 {
     struct arena_block *b = arena;
+    size_t size;
     void *p;
 
     if (!arena_on)
         return malloc(n);
     if (n > SIZE_MAX / 2)
         return NULL;
-    n = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
-    if (b == NULL || b->cap - b->used < n) {
+    size = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    if (b == NULL || b->cap - b->used < size) {
         size_t cap = b == NULL ? ARENA_FIRST : b->cap * 2;
-        if (cap < n)
-            cap = n;
+        if (cap < size)
+            cap = size;
         struct arena_block *grown = malloc(sizeof *grown + cap);
         if (grown == NULL)
             return NULL;
@@ -667,15 +670,15 @@ static void *arena_malloc(size_t n)
         grown->cap = cap;
         grown->used = 0;
         ARENA_POISON(grown->data, cap);
-        if (b == NULL && pthread_setspecific(arena_key, grown) != 0) {
+        if (pthread_setspecific(arena_key, grown) != 0) {
             free(grown);
             return NULL;
         }
         arena = b = grown;
     }
     p = b->data + b->used;
-    b->used += n;
-    ARENA_UNPOISON(p, n);
+    b->used += size;
+    ARENA_UNPOISON(p, n); /* the padding stays poisoned: ASan sees a write past n */
     return p;
 }
 
@@ -686,6 +689,17 @@ static void arena_free(void *p)
     free(p);
 }
 
+void pl_json_scratch_init(void)
+{
+    json_malloc_t alloc;
+    json_free_t release;
+
+    pthread_once(&arena_once, arena_key_make);
+    json_get_alloc_funcs(&alloc, &release);
+    if (alloc == malloc && release == free)
+        json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
 json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struct pl_error *err)
 {
     json_malloc_t alloc;
@@ -694,8 +708,7 @@ json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struc
 
     json_get_alloc_funcs(&alloc, &release);
     if (alloc == malloc && release == free) {
-        pthread_once(&arena_once, arena_key_make);
-        json_set_alloc_funcs(arena_malloc, arena_free);
+        pl_json_scratch_init();
     } else if (alloc != arena_malloc) {
         return pl_json_parse(buf, len, flags, err);
     }
@@ -723,6 +736,7 @@ void pl_json_scratch_release(json_t *root)
     arena = first;
     ARENA_POISON(first->data, first->used);
     first->used = 0;
+    (void)pthread_setspecific(arena_key, first); /* cannot fail: the key has a slot already */
 }
 
 /* ---- the writer ---------------------------------------------------------------------------- */

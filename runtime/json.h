@@ -28,12 +28,19 @@ json_t *pl_json_parse(const char *buf, size_t len, unsigned flags, struct pl_err
 
 /* pl_json_parse for a tree that is read and then dropped before the thread parses the next one
  * (a webhook's body, a provider's answer). Its values come from the calling thread's arena: a
- * bump pointer instead of a malloc and a free for each of the tree's hundred-odd values. Release
- * it with pl_json_scratch_release, never json_decref, and keep nothing of it: copy what must
- * outlive the release (json_deep_copy, strdup), never json_incref. One scratch tree per thread
- * at a time. When jansson's allocator has been replaced (the tests' failing one), this is plain
- * pl_json_parse and the release a json_decref. */
+ * bump pointer instead of a malloc and a free for each of the tree's hundred-odd values. The
+ * tree is read-only (a value set into it would not be freed). Release it with
+ * pl_json_scratch_release, never json_decref, and keep nothing of it: copy what must outlive the
+ * release (json_deep_copy, strdup), never json_incref. One scratch tree per thread at a time.
+ * The release keeps the arena's first 32 KiB for the next parse and frees the rest. When
+ * jansson's allocator has been replaced (the tests' failing one), this is plain pl_json_parse
+ * and the release a json_decref. */
 json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struct pl_error *err);
+
+/* Make jansson allocate through the arenas' functions (malloc and free whenever no scratch
+ * parse runs on the calling thread). Call it once before starting threads: jansson's allocator
+ * is a plain global. pl_json_parse_scratch calls it too, for single-threaded users (tests). */
+void pl_json_scratch_init(void);
 
 /* Drop a tree from pl_json_parse_scratch (NULL is fine): its thread's arena starts over. */
 void pl_json_scratch_release(json_t *root);

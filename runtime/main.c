@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "http.h"
 #include "ingest.h"
+#include "json.h"
 #include "log.h"
 #include "luaapi.h"
 #include "metrics.h"
@@ -740,6 +741,7 @@ int main(int argc, char **argv)
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    pl_json_scratch_init(); /* jansson's allocator is a global: set it before any thread starts */
     if (strcmp(argv[1], "serve") == 0)
         rc = cmd_serve(argc, argv);
     else if (strcmp(argv[1], "check") == 0)

@@ -329,7 +329,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "ORDER BY line LIMIT 1",
     [ST_RC_PENDING] = "SELECT line, wa_id, params, opt_in FROM broadcast_recipients "
                       "WHERE job = ?1 AND state = 'pending' AND line > ?2 ORDER BY line LIMIT ?3",
-    [ST_RC_QUEUED] = "SELECT r.line, r.wa_id, r.local_id, o.body, o.state, o.created_at "
+    [ST_RC_QUEUED] = "SELECT r.line, r.wa_id, r.local_id, o.body, o.state, o.created_at, "
+                     "o.phone_number_id "
                      "FROM broadcast_recipients r LEFT JOIN outbox o ON o.local_id = r.local_id "
                      "WHERE r.job = ?1 AND r.state = 'queued' AND r.line > ?2 "
                      "ORDER BY r.line LIMIT ?3",
@@ -1880,7 +1881,8 @@ int pl_store_rcpt_find_wa(struct pl_store *s, const char *job, const char *wa_id
 
 struct rcpt_row {
     long long line;
-    char *wa_id, *a, *b, *c; /* per query: params / local_id, body / code, detail */
+    char *wa_id, *a, *b, *c; /* per query: params / local_id, body, phone_number_id / code,
+                                detail */
     int n;                   /* opt_in / outbox state / recipient state */
     long long at;            /* the outbox row's created_at (queued) */
 };
@@ -1973,12 +1975,13 @@ static void decode_queued(sqlite3_stmt *st, struct rcpt_row *r, int *bad)
     r->b = column_dup(st, 3, bad);
     r->n = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
     r->at = sqlite3_column_int64(st, 5);
+    r->c = column_dup(st, 6, bad);
 }
 
 int pl_store_rcpt_queued(struct pl_store *s, const char *job,
                          int (*fn)(void *ud, long long line, const char *wa_id,
                                    const char *local_id, const char *body, int out_state,
-                                   long long created_at),
+                                   long long created_at, const char *phone_number_id),
                          void *ud, struct pl_error *err)
 {
     struct rcpt_row rows[ITER_BATCH];
@@ -1992,7 +1995,7 @@ int pl_store_rcpt_queued(struct pl_store *s, const char *job,
             return -1;
         for (int i = 0; i < count; i++) {
             if (rc == 0 && fn(ud, rows[i].line, rows[i].wa_id, rows[i].a, rows[i].b, rows[i].n,
-                              rows[i].at) != 0)
+                              rows[i].at, rows[i].c) != 0)
                 rc = -1;
             rcpt_row_clear(&rows[i]);
         }

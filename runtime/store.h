@@ -347,11 +347,12 @@ int pl_store_rcpt_pending(struct pl_store *s, const char *job, long long after, 
                           void *ud, size_t *n, struct pl_error *err);
 
 /* Call fn for every QUEUED recipient of job, in line order, with its outbox row's local id,
- * body, state and commit time (body NULL when the row is missing: a hand-edited file). */
+ * body, state, commit time and phone number (body NULL when the row is missing: a hand-edited
+ * file; the number NULL in a row from before schema version 5). */
 int pl_store_rcpt_queued(struct pl_store *s, const char *job,
                          int (*fn)(void *ud, long long line, const char *wa_id,
                                    const char *local_id, const char *body, int out_state,
-                                   long long created_at),
+                                   long long created_at, const char *phone_number_id),
                          void *ud, struct pl_error *err);
 
 /* Set recipient (job, line) to state with code, detail and local_id (each may be NULL; a NULL

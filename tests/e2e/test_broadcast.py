@@ -567,22 +567,28 @@ def test_templates_sync_on_the_sandbox_writes_a_sample_that_broadcasts(binary):
     run(binary, go, provider=False, registry=None)
 
 
+def kill_while_refused(p, provider):
+    """A one-recipient broadcast killed (-9) while the provider refuses its message (500): the
+    message stays queued, waiting for a retry. Returns the recipients file."""
+    busy = (500, {"error": {"message": "(#131000) Something went wrong", "code": 131000}})
+    provider.responses += [busy] * 3
+    path = write_csv(p, "list.csv", SHIPPED_HEADER, shipped_rows(["79990000001"]))
+    proc = subprocess.Popen([p.binary, "broadcast", "-c", p.config, "--channel", "shop", "--template",
+                             "order_shipped", "--to", path, "--rate", "1000", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=p.env, cwd=p.dir)
+    deadline = time.time() + 20
+    while not provider.requests and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return path
+
+
 def test_a_resumed_message_a_day_old_fails_instead_of_being_retried_again(binary):
     """The maximum age of a broadcast's message counts from its commit, across a kill -9 and
     the resume: the resume must not start the message's day over."""
-    busy = (500, {"error": {"message": "(#131000) Something went wrong", "code": 131000}})
-
     def go(p, provider):
-        provider.responses += [busy] * 3
-        path = write_csv(p, "list.csv", SHIPPED_HEADER, shipped_rows(["79990000001"]))
-        proc = subprocess.Popen([p.binary, "broadcast", "-c", p.config, "--channel", "shop", "--template",
-                                 "order_shipped", "--to", path, "--rate", "1000", "--quiet"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=p.env, cwd=p.dir)
-        deadline = time.time() + 20
-        while not provider.requests and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)  # while the provider refuses it: queued, waiting to retry
-        proc.communicate()
+        path = kill_while_refused(p, provider)
         with db(p) as conn:
             assert conn.execute("select state from outbox").fetchall() == [(0,)]
             conn.execute("update outbox set created_at = created_at - 25 * 3600")
@@ -592,4 +598,30 @@ def test_a_resumed_message_a_day_old_fails_instead_of_being_retried_again(binary
         assert len(provider.requests) == tries + 1, "sent %d more times" % (len(provider.requests) - tries)
         assert "failed: 1" in r.stdout, (r.stdout, r.stderr)
         assert db(p).execute("select state, error_code from outbox").fetchall() == [(4, 131000)]
+    run(binary, go)
+
+
+def test_a_resumed_message_goes_out_from_the_number_it_was_queued_for(binary):
+    """A broadcast killed while its message waits for a retry, then the channel moved to another
+    phone number: the resume sends the queued message from the number it was queued for (its
+    outbox row keeps it), not from the channel's new one."""
+    def go(p, provider):
+        path = kill_while_refused(p, provider)
+        with db(p) as conn:
+            assert conn.execute("select state, phone_number_id from outbox").fetchall() == [
+                (0, harness.PHONE_NUMBER_ID)]
+        with open(p.config) as f:
+            cfg = json.load(f)
+        cfg["channels"]["shop"]["phone_number_id"] = "100200300400500"
+        with open(p.config, "w") as f:
+            json.dump(cfg, f)
+        with provider.lock:
+            provider.responses.clear()
+            tries = len(provider.requests)
+        r = broadcast(p, "--channel", "shop", "--template", "order_shipped", "--to", path, "--rate", "1000")
+        assert "resuming " in r.stderr, (r.stdout, r.stderr)
+        with provider.lock:
+            paths = [q["path"] for q in provider.requests[tries:]]
+        assert paths == ["/v21.0/%s/messages" % harness.PHONE_NUMBER_ID], paths
+        assert db(p).execute("select state from outbox").fetchall() == [(1,)]
     run(binary, go)

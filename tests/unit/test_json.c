@@ -729,6 +729,18 @@ static void *thread_parses(void *arg)
     return NULL;
 }
 
+/* A thread that ends holding a scratch tree past its arena's first block (no release) */
+static void *thread_keeps(void *arg)
+{
+    size_t len;
+    char *doc = array_doc(5000, "]", &len);
+    json_t *v = doc != NULL ? pl_json_parse_scratch(doc, len, 0, NULL) : NULL;
+
+    *(int *)arg = json_array_size(v) == 5000;
+    free(doc);
+    return NULL;
+}
+
 static void test_scratch(void)
 {
     struct pl_error err = {{0}, {0}};
@@ -790,6 +802,17 @@ static void test_scratch(void)
             pthread_join(t[i], NULL);
         CHECK_INT(wrong, 0);
         CHECK(heap_in_use() < before + 16384); /* each thread's kept block is 32 KiB */
+    }
+
+    UNIT_CASE("scratch: a thread that ends holding a grown arena frees every block");
+    {
+        pthread_t t;
+        int parsed = 0;
+        before = heap_in_use();
+        CHECK_INT(pthread_create(&t, NULL, thread_keeps, &parsed), 0);
+        pthread_join(t, NULL);
+        CHECK_INT(parsed, 1);
+        CHECK(heap_in_use() < before + 16384); /* the tree took about 1 MiB in 6 blocks */
     }
 
     UNIT_CASE("scratch: under another allocator, a plain parse whose failures are all oom");

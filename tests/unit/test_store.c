@@ -1571,12 +1571,13 @@ static int collect_pending(void *ud, long long line, const char *wa_id, const ch
 }
 
 static int collect_queued_rcpt(void *ud, long long line, const char *wa_id, const char *local_id,
-                               const char *body, int out_state, long long created_at)
+                               const char *body, int out_state, long long created_at,
+                               const char *phone_number_id)
 {
     char *buf = ud, item[200];
-    snprintf(item, sizeof item, "%lld:%s:%s:%s:%d@%lld;", line, wa_id,
+    snprintf(item, sizeof item, "%lld:%s:%s:%s:%d@%lld/%s;", line, wa_id,
              local_id != NULL ? local_id : "-", body != NULL ? body : "(null)", out_state,
-             created_at);
+             created_at, phone_number_id != NULL ? phone_number_id : "-");
     strcat(buf, item);
     return 0;
 }
@@ -1765,7 +1766,7 @@ static void test_broadcast_jobs(void)
     CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:2", "shop", "PN", "7001", "template",
                                       "{\"t\":2}", "order_shipped", "b-2-bbbbbb", 2, &err),
               0);
-    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "PN", "7004", "template",
+    CHECK_INT(pl_store_outbox_add_job(s, "b-2-bbbbbb:4", "shop", "222", "7004", "template",
                                       "{\"t\":4}", "order_shipped", "b-2-bbbbbb", 7, &err),
               0);
     CHECK_INT(pl_store_outbox_add(s, "m2", "shop", "PN", "7002", "template", "{}", "promo", 3, NULL,
@@ -1788,8 +1789,8 @@ static void test_broadcast_jobs(void)
     CHECK_INT(pl_store_outbox_sent(s, "b-2-bbbbbb:4", "wamid.B4", 5, &err), 0);
     buf[0] = '\0';
     CHECK_INT(pl_store_rcpt_queued(s, "b-2-bbbbbb", collect_queued_rcpt, buf, &err), 0);
-    CHECK_STR(buf, "2:7001:b-2-bbbbbb:2:{\"t\":2}:0@2;4:7004:b-2-bbbbbb:4:{\"t\":4}:1@7;"
-                   "5:7005:b-2-missing:(null):-1@0;");
+    CHECK_STR(buf, "2:7001:b-2-bbbbbb:2:{\"t\":2}:0@2/PN;4:7004:b-2-bbbbbb:4:{\"t\":4}:1@7/222;"
+                   "5:7005:b-2-missing:(null):-1@0/-;");
     buf[0] = '\0';
     CHECK_INT(pl_store_rcpt_pending(s, "b-2-bbbbbb", 0, 100, collect_pending, buf, &n, &err), 0);
     CHECK_INT(n, 4); /* 6..9: queued ones are not pending */
