@@ -77,17 +77,25 @@ static struct request *request_new(struct pl_http *h)
     return req;
 }
 
+static void request_destroy(struct request *req)
+{
+    free(req->body);
+    free(req->answer);
+    free(req);
+}
+
+/* A finished request: kept as a spare when there is room, else destroyed. */
 static void request_free(struct pl_http *h, struct request *req)
 {
-    free(req->answer); /* request_new clears the rest */
     if (h->nspare < SPARE_MAX && req->cap <= SPARE_BODY_MAX) {
+        free(req->answer); /* request_new clears the rest */
+        req->answer = NULL;
         req->next_spare = h->spare;
         h->spare = req;
         h->nspare++;
         return;
     }
-    free(req->body);
-    free(req);
+    request_destroy(req);
 }
 
 /* Store the answer of a suspended request and let libmicrohttpd send it (any thread). */
@@ -499,8 +507,7 @@ void pl_http_stop(struct pl_http *h)
     while (h->spare != NULL) {
         struct request *req = h->spare;
         h->spare = req->next_spare;
-        free(req->body);
-        free(req);
+        request_destroy(req);
     }
     free(h);
 }

@@ -684,34 +684,38 @@ static void *arena_malloc(size_t n)
 
 static void arena_free(void *p)
 {
-    if (p != NULL && arena != NULL && in_arena(p))
-        return;
-    free(p);
+    if (!in_arena(p))
+        free(p);
+}
+
+/* Whether jansson allocates through the arenas, after installing them if it still had its own
+ * malloc and free (not when someone else's allocator is in place, such as the tests'). */
+static bool arena_ready(void)
+{
+    json_malloc_t alloc;
+    json_free_t release;
+
+    json_get_alloc_funcs(&alloc, &release);
+    if (alloc == arena_malloc)
+        return true;
+    if (alloc != malloc || release != free)
+        return false;
+    pthread_once(&arena_once, arena_key_make);
+    json_set_alloc_funcs(arena_malloc, arena_free);
+    return true;
 }
 
 void pl_json_scratch_init(void)
 {
-    json_malloc_t alloc;
-    json_free_t release;
-
-    pthread_once(&arena_once, arena_key_make);
-    json_get_alloc_funcs(&alloc, &release);
-    if (alloc == malloc && release == free)
-        json_set_alloc_funcs(arena_malloc, arena_free);
+    (void)arena_ready();
 }
 
 json_t *pl_json_parse_scratch(const char *buf, size_t len, unsigned flags, struct pl_error *err)
 {
-    json_malloc_t alloc;
-    json_free_t release;
     json_t *root;
 
-    json_get_alloc_funcs(&alloc, &release);
-    if (alloc == malloc && release == free) {
-        pl_json_scratch_init();
-    } else if (alloc != arena_malloc) {
+    if (!arena_ready())
         return pl_json_parse(buf, len, flags, err);
-    }
     arena_on = true;
     root = pl_json_parse(buf, len, flags, err);
     arena_on = false;

@@ -367,6 +367,13 @@ struct cq {
     char key[];
 };
 
+/* Whether another transfer may start: the sandbox answers at once, a provider has
+ * max_connections. */
+static int has_room(const struct pl_outbound *o)
+{
+    return o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections;
+}
+
 static int lane_full(const struct pl_outbound *o, const struct lane *l)
 {
     return o->kind != PL_PROVIDER_SANDBOX && (long)l->inflight >= o->lane_max;
@@ -902,7 +909,7 @@ static void start_due(struct pl_outbound *o)
 
     while ((top = pl_heap_top(&o->waiting)) != NULL && top->key <= now)
         push_ready(o, pl_heap_pop(&o->waiting));
-    while (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections) {
+    while (has_room(o)) {
         struct lane *l;
         q = pop_ready(o);
         if (q == NULL)
@@ -985,8 +992,7 @@ long pl_outbound_next_due_ms(const struct pl_outbound *o)
     const struct pl_heap_item *top = pl_heap_top(&o->waiting);
     long long now;
 
-    if (o->turns != NULL &&
-        (o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections))
+    if (o->turns != NULL && has_room(o))
         return 0;
     /* every connection busy: a finished transfer wakes the poll anyway */
     if (top == NULL)
