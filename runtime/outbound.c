@@ -333,14 +333,18 @@ struct pl_outbound {
     size_t nqueues;
     struct pl_heap waiting; /* of struct cq, by head->due_ms */
     /* Each channel's lane: its ready queues and its transfers in flight. The channels with
-     * ready queues take turns (turns: a FIFO of lanes), one transfer each, and once more than
-     * one channel is configured (or has sent), none may hold more than lane_max connections: a
-     * phone number whose sends hang, or that a partner throttles, cannot take every connection
-     * from the others. */
+     * ready queues take turns (turns: a FIFO of lanes), one transfer each. Once more than one
+     * channel is configured (or has sent), a channel may take its first connection whenever one
+     * is free, but another one only while fewer than extra_max are in flight: a quarter of the
+     * connections stays free for channels with nothing in flight. A phone number whose sends
+     * hang, or that a partner throttles, cannot take every connection from the others; only
+     * as many hanging channels as there are kept connections, plus one, could. A lane that
+     * may not start another while it has ready queues waits in held until a transfer ends. */
     struct lane *lanes; /* every channel seen since start */
     struct lane *turns, *turns_tail;
+    struct lane *held;
     size_t nchannels; /* configured */
-    long lane_max;
+    long extra_max;
     size_t pending, inflight;
     unsigned rng;
     pl_sink_fn sink;
@@ -349,8 +353,8 @@ struct pl_outbound {
 
 struct lane {
     struct lane *next;      /* in o->lanes */
-    struct lane *next_turn; /* in o->turns */
-    int in_turns;
+    struct lane *next_turn; /* in o->turns or o->held */
+    int in_turns, in_held;
     struct cq *ready, *ready_tail;
     size_t inflight;
     /* The channel's messages URL, parsed once (libcurl would parse the text again for every
@@ -374,17 +378,25 @@ static int has_room(const struct pl_outbound *o)
     return o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections;
 }
 
+/* Whether the lane must wait for a transfer to end before it starts another: it has one in
+ * flight already and the connections kept for the other channels are all that is free. */
 static int lane_full(const struct pl_outbound *o, const struct lane *l)
 {
-    return o->kind != PL_PROVIDER_SANDBOX && (long)l->inflight >= o->lane_max;
+    return o->kind != PL_PROVIDER_SANDBOX && l->inflight > 0 && (long)o->inflight >= o->extra_max;
 }
 
-/* Put the lane at the back of the turns when it has a ready queue and room for a transfer. A
- * full lane comes back when one of its transfers ends (collect_done). */
+/* Put the lane at the back of the turns when it has a ready queue, or in held when it is full
+ * (release_held brings it back when a transfer ends). */
 static void lane_schedule(struct pl_outbound *o, struct lane *l)
 {
-    if (l->in_turns || l->ready == NULL || lane_full(o, l))
+    if (l->in_turns || l->in_held || l->ready == NULL)
         return;
+    if (lane_full(o, l)) {
+        l->in_held = 1;
+        l->next_turn = o->held;
+        o->held = l;
+        return;
+    }
     l->in_turns = 1;
     l->next_turn = NULL;
     if (o->turns_tail != NULL)
@@ -394,16 +406,30 @@ static void lane_schedule(struct pl_outbound *o, struct lane *l)
     o->turns_tail = l;
 }
 
-/* With more than one channel, each may hold all but 1/LANE_KEPT_SHARE of the connections (at
- * least one is kept for the others when there are two or more). Parley's tuning, not a
+/* A transfer ended (or the limits changed): the held lanes try again; those still full go
+ * back to held. */
+static void release_held(struct pl_outbound *o)
+{
+    struct lane *l = o->held;
+    o->held = NULL;
+    while (l != NULL) {
+        struct lane *next = l->next_turn;
+        l->in_held = 0;
+        lane_schedule(o, l);
+        l = next;
+    }
+}
+
+/* With more than one channel, 1/LANE_KEPT_SHARE of the connections (at least one, when there
+ * are two or more) is kept for channels with nothing in flight. Parley's tuning, not a
  * WhatsApp limit. */
 #define LANE_KEPT_SHARE 4
 
-static void set_lane_max(struct pl_outbound *o)
+static void set_extra_max(struct pl_outbound *o)
 {
     long kept = o->max_connections / LANE_KEPT_SHARE > 0 ? o->max_connections / LANE_KEPT_SHARE : 1;
     int several = o->nchannels > 1 || (o->lanes != NULL && o->lanes->next != NULL);
-    o->lane_max =
+    o->extra_max =
         several && o->max_connections > 1 ? o->max_connections - kept : o->max_connections;
 }
 
@@ -422,7 +448,7 @@ static struct lane *lane_of(struct pl_outbound *o, const char *channel)
     memcpy(l->channel, channel, n + 1);
     l->next = o->lanes;
     o->lanes = l;
-    set_lane_max(o);
+    set_extra_max(o);
     return l;
 }
 
@@ -449,8 +475,12 @@ static struct cq *pop_ready(struct pl_outbound *o)
             o->turns_tail = NULL;
         l->next_turn = NULL;
         l->in_turns = 0;
-        if (l->ready == NULL || lane_full(o, l))
+        if (l->ready == NULL)
             continue;
+        if (lane_full(o, l)) {
+            lane_schedule(o, l); /* to held */
+            continue;
+        }
         struct cq *q = l->ready;
         l->ready = q->next;
         if (l->ready == NULL)
@@ -518,7 +548,7 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
     o->max_connections = cfg->provider.max_connections > 0 ? cfg->provider.max_connections : 16;
     o->timeout_ms = cfg->provider.timeout_ms > 0 ? cfg->provider.timeout_ms : 10000;
     o->nchannels = cfg->nchannels;
-    set_lane_max(o);
+    set_extra_max(o);
     o->on_done = on_done;
     o->ud = ud;
     o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
@@ -948,6 +978,7 @@ static void collect_done(struct pl_outbound *o)
         else
             handle_answer(o, m, http, m->resp, m->resp_len, NULL);
         lane_schedule(o, l); /* it has room again */
+        release_held(o);
     }
 }
 

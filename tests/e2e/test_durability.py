@@ -413,41 +413,92 @@ def test_each_channel_sends_to_its_own_phone_numbers_endpoint(binary):
         harness.shutdown(p, provider)
 
 
+def sends_to(provider, pnid):
+    """The sends the fake provider has taken for one phone number, answered or not."""
+    with provider.lock:
+        return sum(1 for r in provider.requests if "/%s/" % pnid in r["path"])
+
+
+def post_to_contacts(p, pnid, tag, n):
+    """One webhook from each of n contacts of their own to the channel of phone number pnid."""
+    for i in range(n):
+        assert p.post_webhook(harness.text_webhook("%s%d" % (tag, i), pnid=pnid,
+                                                   wa_id="7999%03d%04d" % (ord(tag[0]), i))) == 200
+
+
+def held_by(provider, pnid, at_least):
+    """The sends in flight for pnid once it has at least at_least, or 5 s have passed, and a
+    fifth of a second more: would it take one more connection?"""
+    deadline = time.time() + 5
+    while sends_to(provider, pnid) < at_least and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    return sends_to(provider, pnid)
+
+
+def seconds_to_answer(p, provider, pnid, tag, n):
+    """Post n contacts' webhooks to a channel whose provider answers at once, and time how long
+    until all n replies reached the provider (10 s at most)."""
+    started = time.time()
+    post_to_contacts(p, pnid, tag, n)
+    while sends_to(provider, pnid) < n and time.time() - started < 10:
+        time.sleep(0.01)
+    assert sends_to(provider, pnid) == n
+    return time.time() - started
+
+
+def with_hanging_channels(binary, pnids, hanging, seconds, max_connections):
+    """A fake provider that answers the channels named in hanging after seconds and the others
+    at once, and a Parley (not started) with a channel per entry of pnids."""
+    provider = harness.FakeProvider()
+    provider.path_delays = {"/%s/" % pnids[ch]: seconds for ch in hanging}
+    channels = {ch: {"phone_number_id": pnid, "script": "scripts/main.lua"} for ch, pnid in pnids.items()}
+    cfg = {"provider": {"kind": "cloud-api", "url": provider.url, "token": "$WA_TOKEN",
+                        "max_connections": max_connections}}
+    return provider, harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, channels=channels, extra=cfg)
+
+
+def every_event_answered_once(p, provider, n):
+    """Once the hanging sends are answered: n replies in all, and Parley stops cleanly."""
+    provider.wait_sends(n, timeout=30)
+    p.wait_idle(n, timeout=30)
+    assert len(provider.sends()) == n
+    assert p.stop() == 0
+
+
 def test_a_channel_whose_sends_hang_leaves_connections_for_the_others(binary):
     """Channel a's phone number answers after 2 s (a partner throttling it) and a has a message
     for each of 6 contacts. With max_connections 4 and two channels configured, a may hold 3 of
     them, so b's replies go out at once instead of waiting behind a's."""
-    provider = harness.FakeProvider()
     slow_pnid, pnid_b = harness.PHONE_NUMBER_ID, "100200300400500"
-    provider.path_delays = {"/%s/" % slow_pnid: 2.0}
-    channels = {"a": {"phone_number_id": slow_pnid, "script": "scripts/main.lua"},
-                "b": {"phone_number_id": pnid_b, "script": "scripts/main.lua"}}
-    cfg = {"provider": {"kind": "cloud-api", "url": provider.url, "token": "$WA_TOKEN", "max_connections": 4}}
-    p = harness.Parley(binary, {"main.lua": COUNTER}, provider=provider, channels=channels, extra=cfg)
-
-    def sent_to(pnid):
-        with provider.lock:
-            return sum(1 for r in provider.requests if "/%s/" % pnid in r["path"])
+    provider, p = with_hanging_channels(binary, {"a": slow_pnid, "b": pnid_b}, ["a"], 2.0, 4)
     try:
         p.start()
-        for i in range(6):
-            assert p.post_webhook(harness.text_webhook("a%d" % i, wa_id="7999100%04d" % i)) == 200
-        deadline = time.time() + 5
-        while sent_to(slow_pnid) < 3 and time.time() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)  # a's sends are out and hanging; would a take the fourth connection?
-        assert sent_to(slow_pnid) == 3, "a holds %d connections, not 3 of 4" % sent_to(slow_pnid)
-        started = time.time()
-        for i in range(3):
-            assert p.post_webhook(harness.text_webhook("b%d" % i, pnid=pnid_b, wa_id="7999200%04d" % i)) == 200
-        while sent_to(pnid_b) < 3 and time.time() - started < 10:
-            time.sleep(0.01)
-        took = time.time() - started
-        assert sent_to(pnid_b) == 3 and took < 1.0, "b's replies waited %.1f s behind a's hanging sends" % took
-        provider.wait_sends(9, timeout=20)
-        p.wait_idle(9, timeout=20)
-        assert len(provider.sends()) == 9
-        assert p.stop() == 0
+        post_to_contacts(p, slow_pnid, "a", 6)
+        assert held_by(provider, slow_pnid, 3) == 3, "a holds %d connections, not 3 of 4" % sends_to(provider, slow_pnid)
+        took = seconds_to_answer(p, provider, pnid_b, "b", 3)
+        assert took < 1.0, "b's replies waited %.1f s behind a's hanging sends" % took
+        every_event_answered_once(p, provider, 9)
+    finally:
+        harness.shutdown(p, provider)
+
+
+def test_two_channels_whose_sends_hang_leave_connections_for_a_third(binary):
+    """Channels a and b both answer after 3 s, each with a message for 6 contacts; c's phone
+    number answers at once. With max_connections 8, a second connection is taken only while 2
+    stay free: a holds 6, b its first, and c's replies go out at once. When each hanging channel
+    could hold 6 of 8 on its own, a and b together held all 8 and c waited behind them."""
+    pnids = {"a": harness.PHONE_NUMBER_ID, "b": "100200300400500", "c": "100200300400600"}
+    provider, p = with_hanging_channels(binary, pnids, ["a", "b"], 3.0, 8)
+    try:
+        p.start()
+        post_to_contacts(p, pnids["a"], "a", 6)
+        assert held_by(provider, pnids["a"], 6) == 6, "a holds %d connections, not 6 of 8" % sends_to(provider, pnids["a"])
+        post_to_contacts(p, pnids["b"], "b", 6)
+        assert held_by(provider, pnids["b"], 1) == 1, "b holds %d connections, not its first only" % sends_to(provider, pnids["b"])
+        took = seconds_to_answer(p, provider, pnids["c"], "c", 3)
+        assert took < 1.5, "c's replies waited %.1f s behind a's and b's hanging sends" % took
+        every_event_answered_once(p, provider, 15)
     finally:
         harness.shutdown(p, provider)
 
