@@ -116,34 +116,6 @@ static const char *type_name(const json_t *v)
     return "unknown";
 }
 
-/* Optimal string alignment distance (an adjacent swap costs 1), for "did you mean". */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t d[ECHO_MAX + 1][ECHO_MAX + 1];
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > ECHO_MAX || lb > ECHO_MAX)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < best)
-                best = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[la][lb];
-}
-
 /* Every key of obj must be in known (NULL-terminated); the first stranger is an error naming
  * its path and, when one is within edit distance 2, the known key it was probably meant to be. */
 static int check_keys(struct ctx *c, json_t *obj, const char *parent, const char *const *known)
@@ -152,22 +124,12 @@ static int check_keys(struct ctx *c, json_t *obj, const char *parent, const char
     json_t *value;
     json_object_foreach(obj, key, value)
     {
-        const char *best = NULL;
-        size_t best_d = 3;
         int found = 0;
-        for (const char *const *k = known; *k != NULL; k++) {
-            if (strcmp(key, *k) == 0) {
-                found = 1;
-                break;
-            }
-            size_t dist = edit_distance(key, *k);
-            if (dist < best_d) {
-                best_d = dist;
-                best = *k;
-            }
-        }
+        for (const char *const *k = known; *k != NULL && !found; k++)
+            found = strcmp(key, *k) == 0;
         if (found)
             continue;
+        const char *best = pl_error_closest(key, known);
         char kp[KEYPATH_MAX];
         keypath(kp, sizeof kp, parent, key);
         if (best != NULL)

@@ -20,6 +20,10 @@ int pl_error_set(struct pl_error *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int pl_error_vset(struct pl_error *err, const char *code, const char *fmt, va_list ap);
 
+/* For "did you mean": the word of known (NULL-terminated) within edit distance 2 of word (an
+ * adjacent swap counts 1), the nearest first in known's order; NULL when none is. */
+const char *pl_error_closest(const char *word, const char *const *known);
+
 /* Reset to the empty error. */
 void pl_error_clear(struct pl_error *err);
 

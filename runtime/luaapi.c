@@ -797,7 +797,7 @@ static const char *str_field(lua_State *L, int t, const char *key, const char *w
     return v;
 }
 
-/* Raise when table t has a key outside allowed. */
+/* Raise when table t has a key outside allowed; the message lists the known keys. */
 static void check_keys(lua_State *L, int t, const char *const *allowed, const char *what)
 {
     lua_pushnil(L);
@@ -808,9 +808,24 @@ static void check_keys(lua_State *L, int t, const char *const *allowed, const ch
             for (const char *const *a = allowed; *a != NULL && !ok; a++)
                 ok = strcmp(lua_tostring(L, -1), *a) == 0;
         if (!ok) {
-            if (lua_type(L, -1) == LUA_TSTRING)
-                luaL_error(L, "%s: unknown option '%s'", what, lua_tostring(L, -1));
-            luaL_error(L, "%s: unexpected %s key", what, luaL_typename(L, -1));
+            luaL_Buffer known;
+            luaL_buffinit(L, &known);
+            for (const char *const *a = allowed; *a != NULL; a++) {
+                if (a != allowed)
+                    luaL_addstring(&known, ", ");
+                luaL_addstring(&known, *a);
+            }
+            luaL_pushresult(&known);
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                const char *key = lua_tostring(L, -2), *best = pl_error_closest(key, allowed);
+                if (best != NULL)
+                    luaL_error(L, "%s: unknown option '%s' (did you mean '%s'? known: %s)", what,
+                               key, best, lua_tostring(L, -1));
+                luaL_error(L, "%s: unknown option '%s' (known: %s)", what, key,
+                           lua_tostring(L, -1));
+            }
+            luaL_error(L, "%s: unexpected %s key (known: %s)", what, luaL_typename(L, -2),
+                       lua_tostring(L, -1));
         }
     }
 }

@@ -57,6 +57,48 @@ function M.show(v)
   return tostring(v)
 end
 
+-- Optimal string alignment distance between two strings (bytes; an adjacent swap counts 1).
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local best = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        best = math.min(best, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = best
+    end
+  end
+  return d[#a][#b]
+end
+
+-- The first key of t (in sorted order) that the set allowed lacks, and the rest of the message:
+-- "(did you mean "x"? known: a, b, c)", the known keys sorted ([1] for a label given first,
+-- "did you mean" when one is within 2 edits). nil when every key is allowed.
+function M.unknown_key(t, allowed)
+  local bad
+  for k in pairs(t) do
+    if not allowed[k] and (bad == nil or tostring(k) < tostring(bad)) then bad = k end
+  end
+  if bad == nil then return nil end
+  local known, best, best_d = {}, nil, 3
+  for k in pairs(allowed) do
+    if type(k) == "string" then
+      known[#known + 1] = k
+      local d = type(bad) == "string" and #bad <= 80 and distance(bad, k) or 3
+      if d < best_d or (d == best_d and best ~= nil and k < best) then best, best_d = k, d end
+    else
+      known[#known + 1] = ("[%s]"):format(tostring(k))
+    end
+  end
+  table.sort(known)
+  return bad, ("(%sknown: %s)"):format(best and ("did you mean %s? "):format(M.show(best)) or "",
+                                      table.concat(known, ", "))
+end
+
 -- Length in Unicode code points (what WhatsApp counts), or nil for invalid UTF-8.
 function M.len(s)
   return utf8.len(s)

@@ -32,14 +32,6 @@ local function sorted_keys(t)
   return keys
 end
 
--- The first key of t (a definition table) that is not in allowed, or nil.
-local function unknown_key(t, allowed)
-  for _, k in ipairs(sorted_keys(t)) do
-    if not allowed[k] then return k end
-  end
-  return nil
-end
-
 local function is_list(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end
@@ -94,8 +86,8 @@ local function check_option(screens, screen, opt, i, kind, allowed, max_title)
   if type(opt) ~= "table" then
     fail('%s must be a table like { "Label", go = "screen" }, not %s', where, type(opt))
   end
-  local bad = unknown_key(opt, allowed)
-  if bad ~= nil then fail("%s: unknown key %s", where, U.show(bad)) end
+  local bad, known = U.unknown_key(opt, allowed)
+  if bad ~= nil then fail("%s: unknown key %s %s", where, U.show(bad), known) end
   local title = opt[1]
   if title == nil then title = opt.title end
   if title == nil then fail('%s has no label: write { "Label", go = "screen" }', where) end
@@ -174,8 +166,8 @@ end
 local function check_list(screens, name, list, sc)
   local where = ('screen "%s": list'):format(name)
   if type(list) ~= "table" then fail("%s must be a table { button = …, rows = { … } }", where) end
-  local bad = unknown_key(list, LIST_KEYS)
-  if bad ~= nil then fail("%s: unknown key %s", where, U.show(bad)) end
+  local bad, known = U.unknown_key(list, LIST_KEYS)
+  if bad ~= nil then fail("%s: unknown key %s %s", where, U.show(bad), known) end
   local err = U.check_label(list.button, U.MAX_LABEL, "button")
   if list.button == nil then err = 'button is missing (the label that opens the list, e.g. "Выбрать")' end
   if err then fail("%s: %s", where, err) end
@@ -193,8 +185,8 @@ local function check_list(screens, name, list, sc)
     for i, s in ipairs(list.sections) do
       local sw = ("%s: section %d"):format(where, i)
       if type(s) ~= "table" then fail("%s must be a table { title = …, rows = { … } }", sw) end
-      bad = unknown_key(s, SECTION_KEYS)
-      if bad ~= nil then fail("%s: unknown key %s", sw, U.show(bad)) end
+      bad, known = U.unknown_key(s, SECTION_KEYS)
+      if bad ~= nil then fail("%s: unknown key %s %s", sw, U.show(bad), known) end
       if s.title ~= nil or #list.sections > 1 then
         err = U.check_label(s.title, U.MAX_SECTION_TITLE, "title")
         if s.title == nil then err = "title is missing (needed when a list has several sections)" end
@@ -232,11 +224,8 @@ end
 local function check_screen(screens, name, def)
   local where = ('screen "%s"'):format(name)
   if type(def) ~= "table" then fail("%s must be a table { text = …, buttons = { … } }", where) end
-  local bad = unknown_key(def, SCREEN_KEYS)
-  if bad ~= nil then
-    fail("%s: unknown key %s (a screen has text, buttons, list, header, footer, on_enter, on_text)",
-         where, U.show(bad))
-  end
+  local bad, known = U.unknown_key(def, SCREEN_KEYS)
+  if bad ~= nil then fail("%s: unknown key %s %s", where, U.show(bad), known) end
   local sc = { name = name, text = def.text, header = def.header, footer = def.footer,
                on_enter = def.on_enter, on_text = def.on_text, items = {} }
   if def.buttons ~= nil and def.list ~= nil then
@@ -263,8 +252,8 @@ local function check(def)
   if type(def) ~= "table" then
     fail("takes a table { start = \"…\", screens = { … } }, not %s", type(def))
   end
-  local bad = unknown_key(def, FLOW_KEYS)
-  if bad ~= nil then fail("unknown key %s (a flow has start, screens, on_text)", U.show(bad)) end
+  local bad, known = U.unknown_key(def, FLOW_KEYS)
+  if bad ~= nil then fail("unknown key %s %s", U.show(bad), known) end
   local screens = def.screens
   if type(screens) ~= "table" or next(screens) == nil then
     fail("screens = { name = { text = …, buttons = … }, … } is missing or empty")

@@ -45,11 +45,8 @@ function M.new(opts)
   if type(opts) ~= "table" then
     fail("takes a table { first = …, returning = …, after_days = 14 }, not %s", type(opts))
   end
-  for k in pairs(opts) do
-    if not KEYS[k] then
-      fail("unknown key %s (the keys are first, returning, after_days)", U.show(k))
-    end
-  end
+  local bad, known = U.unknown_key(opts, KEYS)
+  if bad ~= nil then fail("unknown key %s %s", U.show(bad), known) end
   if not opts.first and not opts.returning then
     fail("give first = \"…\" (a first-time customer), returning = \"…\" (after a silence), or both")
   end

@@ -45,9 +45,8 @@ function M.start(chat, reason, opts)
     if type(opts) ~= "table" then
       U.raise(("handoff.start: options must be a table { expires = \"24h\" }, not %s"):format(type(opts)))
     end
-    for k in pairs(opts) do
-      if not START_KEYS[k] then U.raise(("handoff.start: unknown option %s"):format(U.show(k))) end
-    end
+    local bad, known = U.unknown_key(opts, START_KEYS)
+    if bad ~= nil then U.raise(("handoff.start: unknown option %s %s"):format(U.show(bad), known)) end
     if opts.expires ~= nil then
       expires = U.duration(opts.expires)
       if expires == nil then
@@ -134,12 +133,8 @@ function M.wrap(handlers, opts)
   if type(opts) ~= "table" then
     U.raise(("handoff.wrap: options must be a table, not %s"):format(type(opts)), true)
   end
-  for k in pairs(opts) do
-    if not WRAP_KEYS[k] then
-      U.raise(("handoff.wrap: unknown option %s (the options are on_release, on_take, on_waiting, events)")
-        :format(U.show(k)), true)
-    end
-  end
+  local bad, known = U.unknown_key(opts, WRAP_KEYS)
+  if bad ~= nil then U.raise(("handoff.wrap: unknown option %s %s"):format(U.show(bad), known), true) end
   for _, k in ipairs({ "on_release", "on_take", "on_waiting" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       U.raise(("handoff.wrap: %s must be a function(chat, event), not %s"):format(k, type(opts[k])), true)

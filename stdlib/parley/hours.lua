@@ -155,11 +155,8 @@ function M.new(opts)
   if type(opts) ~= "table" then
     fail("takes a table { tz = \"+03:00\", days = { … }, away = \"…\" }, not %s", type(opts))
   end
-  for k in pairs(opts) do
-    if not KEYS[k] then
-      fail("unknown key %s (the keys are tz, days, away, repeat_after, holidays)", U.show(k))
-    end
-  end
+  local bad, known = U.unknown_key(opts, KEYS)
+  if bad ~= nil then fail("unknown key %s %s", U.show(bad), known) end
   if type(opts.tz) ~= "string" then
     fail('tz = "+03:00" is missing: the UTC offset of the office (the sandbox has no time-zone names)')
   end

@@ -83,12 +83,8 @@ function M.new(entries)
   for i, e in ipairs(entries) do
     local where = ("entry %d"):format(i)
     if type(e) ~= "table" then fail("%s must be a table { words = …, reply = … }", where) end
-    for k in pairs(e) do
-      if not ENTRY_KEYS[k] then
-        fail("%s: unknown key %s (an entry has words, reply and the chat:send options buttons, "
-             .. "header, footer, list, image, document, preview_url)", where, U.show(k))
-      end
-    end
+    local bad, known = U.unknown_key(e, ENTRY_KEYS)
+    if bad ~= nil then fail("%s: unknown key %s %s", where, U.show(bad), known) end
     local words = e.words
     if type(words) == "string" then words = { words } end
     if type(words) ~= "table" or #words == 0 then

@@ -194,7 +194,11 @@ test("a typo in a screen's keys, 11 list rows, a footer on plain text, a URL but
   send("Привет")
   skip()
   check("typo")
-  expect('cases.lua:51: flow.new: screen "menu": unknown key "buttns"…')
+  expect('cases.lua:51: flow.new: screen "menu": unknown key "buttns" (did you mean "buttons"? known: buttons, '
+         .. 'footer, header, list, on_enter, on_text, text)')
+  check("button_key")
+  expect('cases.lua:128: flow.new: screen "menu": button 1: unknown key "got" (did you mean "go"? known: [1], go, '
+         .. 'run, title, url)')
   check("eleven_rows")
   expect('cases.lua:58: flow.new: screen "menu": list: 11 rows; WhatsApp allows 10 in a list')
   check("footer_on_text")

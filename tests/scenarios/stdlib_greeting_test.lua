@@ -77,5 +77,6 @@ test("a bad definition fails at greeting.new, naming its line", function()
   trigger("check", { case = "greeting_days" })
   expect('cases.lua:78: greeting.new: after_days must be a positive number of days, not "две недели"')
   trigger("check", { case = "greeting_key" })
-  expect('cases.lua:83: greeting.new: unknown key "frist" (the keys are first, returning, after_days)')
+  expect('cases.lua:83: greeting.new: unknown key "frist" (did you mean "first"? known: after_days, first, '
+         .. 'returning)')
 end)

@@ -106,6 +106,6 @@ test("a bad option fails at handoff.wrap, naming the line", function()
   send("Привет")
   skip()
   trigger("check", { case = "handoff_option" })
-  expect('cases.lua:123: handoff.wrap: unknown option "on_relase" (the options are on_release, '
-         .. 'on_take, on_waiting, events)')
+  expect('cases.lua:123: handoff.wrap: unknown option "on_relase" (did you mean "on_release"? '
+         .. 'known: events, on_release, on_take, on_waiting)')
 end)

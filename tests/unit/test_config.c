@@ -788,8 +788,35 @@ static void remove_fixtures(void)
     rmdir(tmpdir);
 }
 
+/* "did you mean": the nearest known word within two edits (config keys and the Lua API's
+ * option names share pl_error_closest). */
+static void test_closest(void)
+{
+    static const char *const known[] = {"buttons", "header", "footer", "list", "go", "run", NULL};
+    static const struct {
+        const char *name, *word, *want;
+    } cases[] = {
+        {"one letter missing", "buttns", "buttons"},
+        {"an adjacent swap counts one", "haeder", "header"},
+        {"two edits", "fotr", "footer"},
+        {"three edits is too far", "fooo", NULL},
+        {"the nearer of two wins", "got", "go"},
+        {"a tie goes to the first in order", "ro", "go"},
+        {"the same word is its own nearest", "list", "list"},
+        {"empty", "", "go"},
+        {"too long to compare",
+         "buttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttonsbuttons",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        UNIT_CASE(cases[i].name);
+        CHECK_STR(pl_error_closest(cases[i].word, known), cases[i].want);
+    }
+}
+
 int main(void)
 {
+    test_closest();
     if (make_fixtures() != 0) {
         perror("test_config: fixtures");
         return 1;
