@@ -47,37 +47,47 @@ void pl_customer_text(struct pl_customer *c, long long now, const char *text, st
                          "timestamp", (json_int_t)now);
 }
 
-static void press_event(struct pl_customer *c, long long now, int at, const char *kind,
-                        const char *id, const char *title, struct pl_event *ev)
+/* One pressable choice of a message; description only for a list row that has one. */
+struct choice {
+    const char *kind, *id, *title, *description;
+};
+
+static void press_event(struct pl_customer *c, long long now, int at, const struct choice *ch,
+                        struct pl_event *ev)
 {
     base(c, ev, PL_EVENT_PRESS, now);
-    ev->data = json_pack("{s:s,s:s,s:s,s:{s:s},s:I,s:s}", "id", id, "title",
-                         title != NULL ? title : id, "kind", kind, "context", "id",
+    ev->data = json_pack("{s:s,s:s,s:s,s:{s:s},s:I,s:s}", "id", ch->id, "title",
+                         ch->title != NULL ? ch->title : ch->id, "kind", ch->kind, "context", "id",
                          c->history_wamid[at], "timestamp", (json_int_t)now, "message_id", ev->id);
+    /* as Meta's list_reply: the row's description when it has one */
+    if (ev->data != NULL && ch->description != NULL && ch->description[0] != '\0')
+        json_object_set_new(ev->data, "description", json_string(ch->description));
 }
 
 /* The i-th pressable choice of a view: quick replies, then list rows, then template quick-reply
- * payloads. Returns 1 with kind, id, title. */
-static int choice(json_t *view, size_t i, const char **kind, const char **id, const char **title)
+ * payloads. Returns 1 and fills ch. */
+static int choice(json_t *view, size_t i, struct choice *ch)
 {
     json_t *list = json_object_get(view, "list");
     const char *type = json_string_value(json_object_get(view, "type"));
 
+    ch->description = NULL;
     if (type != NULL && strcmp(type, "button") == 0) {
-        *id = json_string_value(json_array_get(json_object_get(view, "button_ids"), i));
-        *title = json_string_value(json_array_get(json_object_get(view, "buttons"), i));
-        *kind = "reply";
-        return *id != NULL;
+        ch->id = json_string_value(json_array_get(json_object_get(view, "button_ids"), i));
+        ch->title = json_string_value(json_array_get(json_object_get(view, "buttons"), i));
+        ch->kind = "reply";
+    } else if (list != NULL) {
+        ch->id = json_string_value(json_array_get(json_object_get(list, "ids"), i));
+        ch->title = json_string_value(json_array_get(json_object_get(list, "rows"), i));
+        ch->description =
+            json_string_value(json_array_get(json_object_get(list, "descriptions"), i));
+        ch->kind = "list";
+    } else {
+        ch->id = ch->title =
+            json_string_value(json_array_get(json_object_get(view, "button_values"), i));
+        ch->kind = "template";
     }
-    if (list != NULL) {
-        *id = json_string_value(json_array_get(json_object_get(list, "ids"), i));
-        *title = json_string_value(json_array_get(json_object_get(list, "rows"), i));
-        *kind = "list";
-        return *id != NULL;
-    }
-    *id = *title = json_string_value(json_array_get(json_object_get(view, "button_values"), i));
-    *kind = "template";
-    return *id != NULL;
+    return ch->id != NULL;
 }
 
 int pl_customer_press(struct pl_customer *c, long long now, const char *label, struct pl_event *ev,
@@ -85,10 +95,10 @@ int pl_customer_press(struct pl_customer *c, long long now, const char *label, s
 {
     for (int at = 0; at < PL_CUSTOMER_HISTORY && c->history[at] != NULL; at++) {
         json_t *view = pl_sandbox_view(c->history[at]);
-        const char *kind, *id, *title;
-        for (size_t i = 0; view != NULL && choice(view, i, &kind, &id, &title); i++)
-            if (strcmp(id, label) == 0 || (title != NULL && strcmp(title, label) == 0)) {
-                press_event(c, now, at, kind, id, title, ev);
+        struct choice ch;
+        for (size_t i = 0; view != NULL && choice(view, i, &ch); i++)
+            if (strcmp(ch.id, label) == 0 || (ch.title != NULL && strcmp(ch.title, label) == 0)) {
+                press_event(c, now, at, &ch, ev);
                 json_decref(view);
                 return 0;
             }
@@ -110,8 +120,8 @@ int pl_customer_press_nth(struct pl_customer *c, long long now, int n, struct pl
 {
     for (int at = 0; at < PL_CUSTOMER_HISTORY && c->history[at] != NULL; at++) {
         json_t *view = pl_sandbox_view(c->history[at]);
-        const char *kind, *id, *title;
-        if (view == NULL || !choice(view, 0, &kind, &id, &title)) {
+        struct choice ch;
+        if (view == NULL || !choice(view, 0, &ch)) {
             const char *url = json_string_value(json_object_get(view, "url"));
             if (at == 0 && url != NULL) {
                 snprintf(err, errsz, "that button opens %s; it sends nothing to the bot", url);
@@ -121,9 +131,9 @@ int pl_customer_press_nth(struct pl_customer *c, long long now, int n, struct pl
             json_decref(view);
             continue;
         }
-        int ok = n >= 1 && choice(view, (size_t)n - 1, &kind, &id, &title);
+        int ok = n >= 1 && choice(view, (size_t)n - 1, &ch);
         if (ok)
-            press_event(c, now, at, kind, id, title, ev);
+            press_event(c, now, at, &ch, ev);
         else
             snprintf(err, errsz, "the last message has no choice %d", n);
         json_decref(view);

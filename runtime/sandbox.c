@@ -213,17 +213,18 @@ static void view_buttons(json_t *view, json_t *ia)
                 json_object_set_new(view, "url", json_string(str(v, "url")));
         }
     } else if (strcmp(type, "list") == 0) {
-        json_t *sec, *row, *rows = json_array(), *row_ids = json_array();
+        json_t *sec, *row, *rows = json_array(), *row_ids = json_array(), *descs = json_array();
         size_t s, r;
         json_array_foreach(json_object_get(action, "sections"), s, sec)
             json_array_foreach(json_object_get(sec, "rows"), r, row)
         {
             json_array_append_new(rows, json_string(str(row, "title")));
             json_array_append_new(row_ids, json_string(str(row, "id")));
+            json_array_append_new(descs, json_string(str(row, "description")));
         }
         json_object_set_new(view, "list",
-                            json_pack("{s:s,s:o,s:o}", "button", str(action, "button"), "rows",
-                                      rows, "ids", row_ids));
+                            json_pack("{s:s,s:o,s:o,s:o}", "button", str(action, "button"), "rows",
+                                      rows, "ids", row_ids, "descriptions", descs));
     }
     if (json_array_size(titles) > 0) {
         json_object_set_new(view, "buttons", titles);

@@ -102,8 +102,12 @@ function Chat:opt_in(source) end
 ---@class TemplateOptions
 ---@field lang? string The language code (default: the channel's "language").
 ---@field params? string[]|table<string, string> Values for {{1}}, {{2}}… or for named placeholders.
----@field header? string
+---@field header? string|TemplateHeader The TEXT header's parameter, or a media header's link.
 ---@field buttons? string[] Values for the template's dynamic buttons.
+
+---@class TemplateHeader
+---@field link? string An IMAGE, VIDEO or DOCUMENT header: a public absolute http(s):// URL.
+---@field text? string A TEXT header's parameter (the same as giving the string).
 
 -- ---------------------------------------------------------------------------------------
 -- Events
