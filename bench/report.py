@@ -4,9 +4,10 @@
     report.py runs RESULTS TARGET_RATE TARGET_P99_MS TARGET_RSS_MIB CONNECTIONS
     report.py layers RESULTS TARGET_RATE CONNECTIONS
     report.py soak RESULT FLAT_PCT RSS_KIB...
+    report.py floors RESULTS TARGET_RATE
 
 RESULTS has one line per run of "key=value" fields (bench/run writes them). Exit status 0 for
-PASS / FLAT, 1 for FAIL / GROWS.
+PASS / FLAT, 1 for FAIL / GROWS. floors exits 0 whatever the floor is, 1 when a part's run failed.
 """
 
 import statistics
@@ -178,12 +179,58 @@ def soak(result, flat, rss):
     return 0
 
 
+# bench/floors.c's parts: what one event costs of each (the sqlite part at two batch sizes)
+FLOOR_PARTS = (("mhd", "libmicrohttpd: read a webhook's body, answer 200"),
+               ("curl", "libcurl: send a reply, read the answer"),
+               ("sqlite-10", "SQLite: an event's rows, 10 events per transaction"),
+               ("sqlite-200", "SQLite: the same, 200 events per transaction"))
+
+
+def floors(path, t_rate):
+    """The median CPU per event of each part alone, and their sum at both SQLite batch sizes: the
+    least CPU per event of any program that takes a webhook in through libmicrohttpd, stores it
+    and its reply in SQLite and sends the reply through libcurl, against the budget one core
+    gives each event at the target rate."""
+    by, problems = {}, []
+    for line in open(path):
+        if not line.strip():
+            continue
+        f, i = fields(line)
+        if i("units") <= 0 or i("failed"):
+            problems.append("run %s (%s): %d done, %d failed" % (f["run"], f["part"], i("units"), i("failed")))
+            continue
+        by.setdefault(f["part"], []).append(i("cpu_us") / i("units"))
+    med = {k: statistics.median(v) for k, v in by.items()}
+    hdr = "%-11s %5s %10s  %s" % ("part", "runs", "cpu µs/ev", "what one event costs")
+    print(hdr)
+    print("-" * 78)
+    for k, what in FLOOR_PARTS:
+        if k in med:
+            print("%-11s %5d %10.1f  %s" % (k, len(by[k]), med[k], what))
+    print("-" * 78)
+    budget = 1e6 / t_rate
+    print("budget:  %.0f events/s on one core leave %.1f µs of CPU per event" % (t_rate, budget))
+    for batch in ("10", "200"):
+        parts = ("mhd", "curl", "sqlite-" + batch)
+        if all(med.get(p, 0) > 0 for p in parts):
+            total = sum(med[p] for p in parts)
+            print("floor:   %.1f µs per event with %s events per transaction: at most %.0f events/s, %s the target"
+                  % (total, batch, 1e6 / total, "within" if total <= budget else "out of reach of"))
+    print("the parts alone, with nothing of Parley: no signature, no JSON, no Lua, no rules, no threads")
+    if problems:
+        print("FAIL: " + "; ".join(problems))
+        return 1
+    return 0
+
+
 def main():
     a = sys.argv[1:]
     if len(a) == 6 and a[0] == "runs":
         return runs(a[1], float(a[2]), float(a[3]), float(a[4]), int(a[5]))
     if len(a) == 4 and a[0] == "layers":
         return layers(a[1], float(a[2]), int(a[3]))
+    if len(a) == 3 and a[0] == "floors":
+        return floors(a[1], float(a[2]))
     if len(a) >= 3 and a[0] == "soak":
         return soak(open(a[1]).read(), float(a[2]), [int(x) for x in a[3:]])
     print(__doc__, file=sys.stderr)

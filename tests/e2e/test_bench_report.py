@@ -3,9 +3,15 @@ of bench/run's per-run lines, run through the real script. A verdict that passed
 a missed target would make `make bench` report numbers it did not measure."""
 
 import os
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.request
+
+import harness
 
 REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "report.py")
 
@@ -75,6 +81,31 @@ LAYER_CASES = [
     ("the full layer lost a reply", [line(**dict(FULL, sends=1))], 1, ["run 1 (full): replies"]),
 ]
 
+FLOORS = ["floors", 15000]
+
+
+def part(run, name, units, cpu_us, failed=0):
+    return "run=%d part=%s units=%d cpu_us=%d failed=%d" % (run, name, units, cpu_us, failed)
+
+
+# each part's CPU per event: mhd 15, curl 30, sqlite 60 at 10 per commit and 20 at 200
+PARTS = [part(1, "mhd", 200000, 3_000_000), part(1, "curl", 100000, 3_000_000),
+         part(1, "sqlite-10", 100000, 6_000_000), part(1, "sqlite-200", 100000, 2_000_000)]
+
+FLOOR_CASES = [
+    ("the parts add up per batch size, against the budget", PARTS, 0,
+     ["66.7 µs of CPU per event", "floor:   105.0 µs per event with 10 events per transaction: at most 9524 "
+      "events/s, out of reach of the target", "floor:   65.0 µs per event with 200 events per transaction: at "
+      "most 15385 events/s, within the target"]),
+    ("the median of each part's runs counts", PARTS + [part(2, "mhd", 100000, 3_000_000),
+                                                        part(3, "mhd", 100000, 100_000)],
+     0, ["mhd             3       15.0", "floor:   105.0 µs"]),
+    ("a part with failed requests fails", PARTS[:1] + [part(1, "curl", 100000, 3_000_000, failed=2)] + PARTS[2:],
+     1, ["FAIL: run 1 (curl): 100000 done, 2 failed"]),
+    ("a part that did nothing fails, and no floor is made without it", [part(1, "mhd", 0, 0)] + PARTS[1:], 1,
+     ["FAIL: run 1 (mhd): 0 done"]),
+]
+
 SOAK_RSS = [20000] * 10
 
 
@@ -120,8 +151,64 @@ def test_bench_report_layers(binary):
     assert not problems, "\n".join(problems)
 
 
+def test_bench_report_floors(binary):
+    problems = run_table(FLOOR_CASES, FLOORS)
+    problems += ["a floor without the mhd part:\n" + out
+                 for _, out in [report(FLOORS, [part(1, "mhd", 0, 0)] + PARTS[1:])] if "floor:" in out]
+    assert not problems, "\n".join(problems)
+
+
 def test_bench_report_soak(binary):
     problems = []
     for what, rss, changes, status, texts in SOAK_CASES:
         problems += judge(what, *soak(rss, **changes), status, texts)
     assert not problems, "\n".join(problems)
+
+
+def test_bench_floors_builds_and_measures_each_part(binary):
+    """bench/floors.c, which `bench/run --floors` runs: it builds as bench/run builds it, and each
+    part does the work it claims to measure: the SQLite part leaves every event's rows in its
+    final state, the libcurl part's sends reach a provider, the libmicrohttpd part answers."""
+    root = os.path.join(os.path.dirname(REPORT), "..")
+    tmp = tempfile.mkdtemp(prefix="parley-floors-")
+    provider = harness.FakeProvider()
+    try:
+        exe = os.path.join(tmp, "floors")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmicrohttpd"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        subprocess.run(["cc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-o", exe,
+                        os.path.join(root, "bench", "floors.c")] + flags + ["-lcurl", "-lsqlite3"], check=True)
+
+        def result(out):
+            return dict(line.split("=", 1) for line in out.split())
+
+        db = os.path.join(tmp, "floor.db")
+        r = subprocess.run([exe, "sqlite", db, "205", "10"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and result(r.stdout)["events"] == "205", r.stdout + r.stderr
+        with sqlite3.connect(db) as c:
+            assert c.execute("select count(*), sum(state) from inbox").fetchone() == (205, 205)
+            assert c.execute("select count(*), count(distinct dedupe) from inbox").fetchone() == (205, 205)
+            assert c.execute("select count(*), sum(state = 2), count(wamid) from outbox").fetchone() == (205, 205, 205)
+            assert 0 < c.execute("select count(*) from contacts").fetchone()[0] <= 205
+
+        r = subprocess.run([exe, "curl", provider.url + "/106540352242922/messages", "20", "4"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and result(r.stdout)["requests"] == "20" and result(r.stdout)["failed"] == "0", r.stdout
+        assert len(provider.sends()) == 20 and provider.sends()[0]["type"] == "interactive"
+
+        mhd = subprocess.Popen([exe, "mhd"], stdout=subprocess.PIPE, text=True)
+        try:
+            port = mhd.stdout.readline().strip().split("=")[1]
+            for i in range(5):
+                req = urllib.request.Request("http://127.0.0.1:%s/webhook" % port, data=b'{"n":%d}' % i)
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    assert resp.status == 200 and resp.read() == b"{}"
+            mhd.send_signal(signal.SIGTERM)
+            out = mhd.communicate(timeout=10)[0]
+        finally:
+            if mhd.poll() is None:
+                mhd.kill()
+        assert mhd.returncode == 0 and result(out)["requests"] == "5" and int(result(out)["cpu_us"]) > 0, out
+    finally:
+        provider.close()
+        shutil.rmtree(tmp, ignore_errors=True)
