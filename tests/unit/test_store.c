@@ -1438,6 +1438,91 @@ static void test_checkpoint_restart(void)
     pl_store_close(s);
 }
 
+/* Another process's checkpoint (a broadcast, the sqlite3 tool) in RESTART mode: it holds
+ * SQLite's checkpoint lock, and the writer lock, while its busy handler waits for a reader. */
+struct other_checkpoint {
+    sqlite3 *db;
+    int waiting; /* __atomic: its busy handler was called */
+    int release; /* __atomic: let it give up */
+    int rc;
+};
+
+static int other_busy(void *arg, int count)
+{
+    struct other_checkpoint *o = arg;
+    (void)count;
+    __atomic_store_n(&o->waiting, 1, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&o->release, __ATOMIC_ACQUIRE))
+        return 0; /* SQLITE_BUSY: it gives up, its locks go */
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return 1;
+}
+
+static void *other_restart(void *arg)
+{
+    struct other_checkpoint *o = arg;
+    sqlite3_busy_handler(o->db, other_busy, o);
+    o->rc = sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    return NULL;
+}
+
+static void test_checkpoint_busy(void)
+{
+    struct pl_store *s = open_new("ckpt-busy/state.db"), *c = open_new("ckpt-busy/state.db");
+    struct other_checkpoint o = {0};
+    sqlite3 *reader = NULL;
+    char path[256], msg[PL_ERROR_MSG_MAX];
+    struct pl_error err = {{0}, {0}};
+    long long at = 0;
+    pthread_t th;
+
+    tmp_path(path, sizeof path, "ckpt-busy/state.db");
+    if (s == NULL || c == NULL || sqlite3_open(path, &reader) != SQLITE_OK ||
+        sqlite3_open(path, &o.db) != SQLITE_OK) {
+        UNIT_FAIL("open ckpt-busy");
+        goto out;
+    }
+    pl_store_manual_checkpoints(s);
+    struct busy_writer w = {s, 300, 0, 0};
+    write_steadily(&w);
+    CHECK_INT(w.failures, 0);
+    /* a connection finds the log only once it has read: before that a checkpoint does nothing */
+    CHECK_INT(sqlite3_exec(o.db, "SELECT count(*) FROM settings;", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM settings;", NULL, NULL, NULL),
+              SQLITE_OK);
+    if (pthread_create(&th, NULL, other_restart, &o) != 0) {
+        UNIT_FAIL("thread");
+        goto out;
+    }
+    for (int i = 0; i < 5000 && !__atomic_load_n(&o.waiting, __ATOMIC_ACQUIRE); i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    UNIT_CASE("another process checkpointing: the checkpoint is skipped, not an error");
+    CHECK(__atomic_load_n(&o.waiting, __ATOMIC_ACQUIRE));
+    int log = 0, held = 0;
+    CHECK_INT(pl_store_checkpoint(c, 10, &log, &held, &err), 0);
+    CHECK(log < 0); /* nothing was learnt: SQLITE_BUSY */
+    CHECK_INT(held, -1);
+    CHECK_STR(err.code, "");
+    CHECK_INT(pl_store_failure(msg, sizeof msg, &at), 0);
+    __atomic_store_n(&o.release, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CHECK_INT(o.rc & 0xff, SQLITE_BUSY); /* it gave up on the reader */
+    sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+    UNIT_CASE("the other checkpoint gone: the next one copies everything and restarts the log");
+    CHECK_INT(pl_store_checkpoint(c, 10, &log, &held, &err), 0);
+    CHECK(held >= 0);
+    CHECK_INT(pl_store_begin(s, &err), 0);
+    CHECK_INT(pl_store_setting_put(s, "after-busy", "v", 1, &err), 0);
+    CHECK_INT(pl_store_commit(s, &err), 0);
+    CHECK_INT(pl_store_checkpoint(c, 10, &log, &held, &err), 0);
+    CHECK(log >= 0 && log < 10);
+out:
+    sqlite3_close(o.db);
+    sqlite3_close(reader);
+    pl_store_close(c);
+    pl_store_close(s);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -2084,6 +2169,7 @@ int main(void)
     test_threads();
     test_shared_connection();
     test_checkpoint_restart();
+    test_checkpoint_busy();
     test_throughput();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("store: %zu table rows\n", sizeof key_cases / sizeof key_cases[0] +
