@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "heap.h"
+#include "lanes.h"
 #include "map.h"
 #include "metrics.h"
 #include "sandbox.h"
@@ -332,31 +333,22 @@ struct pl_outbound {
     struct pl_map *queues; /* "channel\x1fcontact" -> struct cq */
     size_t nqueues;
     struct pl_heap waiting; /* of struct cq, by head->due_ms */
-    /* Each channel's lane: its ready queues and its transfers in flight. The channels with
-     * ready queues take turns (turns: a FIFO of lanes), one transfer each. Once more than one
-     * channel is configured (or has sent), a channel may take its first connection whenever one
-     * is free, but another one only while fewer than extra_max are in flight: a quarter of the
-     * connections stays free for channels with nothing in flight. A phone number whose sends
-     * hang, or that a partner throttles, cannot take every connection from the others; only
-     * as many hanging channels as there are kept connections, plus one, could. A lane that
-     * may not start another while it has ready queues waits in held until a transfer ends. */
+    /* Each channel's lane; which one starts a transfer next is lanes.c's (see lanes.h): the
+     * channels take turns, and a quarter of the connections stays free for channels with
+     * nothing in flight once there are several. */
     struct lane *lanes; /* every channel seen since start */
-    struct lane *turns, *turns_tail;
-    struct lane *held;
+    struct pl_lanes sched;
     size_t nchannels; /* configured */
-    long extra_max;
-    size_t pending, inflight;
+    size_t pending;
     unsigned rng;
     pl_sink_fn sink;
     void *sink_ud;
 };
 
 struct lane {
-    struct lane *next;      /* in o->lanes */
-    struct lane *next_turn; /* in o->turns or o->held */
-    int in_turns, in_held;
-    struct cq *ready, *ready_tail;
-    size_t inflight;
+    struct pl_lane t;  /* t.ready: the first of its ready queues (struct cq) */
+    struct lane *next; /* in o->lanes */
+    struct cq *ready_tail;
     /* The channel's messages URL, parsed once (libcurl would parse the text again for every
      * request), and the phone number it was made for: a reload may give the channel another. */
     CURLU *url;
@@ -371,66 +363,15 @@ struct cq {
     char key[];
 };
 
-/* Whether another transfer may start: the sandbox answers at once, a provider has
- * max_connections. */
-static int has_room(const struct pl_outbound *o)
+static struct lane *lane_at(struct pl_lane *t)
 {
-    return o->kind == PL_PROVIDER_SANDBOX || (long)o->inflight < o->max_connections;
+    return (struct lane *)((char *)t - offsetof(struct lane, t));
 }
 
-/* Whether the lane must wait for a transfer to end before it starts another: it has one in
- * flight already and the connections kept for the other channels are all that is free. */
-static int lane_full(const struct pl_outbound *o, const struct lane *l)
+static void set_several(struct pl_outbound *o)
 {
-    return o->kind != PL_PROVIDER_SANDBOX && l->inflight > 0 && (long)o->inflight >= o->extra_max;
-}
-
-/* Put the lane at the back of the turns when it has a ready queue, or in held when it is full
- * (release_held brings it back when a transfer ends). */
-static void lane_schedule(struct pl_outbound *o, struct lane *l)
-{
-    if (l->in_turns || l->in_held || l->ready == NULL)
-        return;
-    if (lane_full(o, l)) {
-        l->in_held = 1;
-        l->next_turn = o->held;
-        o->held = l;
-        return;
-    }
-    l->in_turns = 1;
-    l->next_turn = NULL;
-    if (o->turns_tail != NULL)
-        o->turns_tail->next_turn = l;
-    else
-        o->turns = l;
-    o->turns_tail = l;
-}
-
-/* A transfer ended (or the limits changed): the held lanes try again; those still full go
- * back to held. */
-static void release_held(struct pl_outbound *o)
-{
-    struct lane *l = o->held;
-    o->held = NULL;
-    while (l != NULL) {
-        struct lane *next = l->next_turn;
-        l->in_held = 0;
-        lane_schedule(o, l);
-        l = next;
-    }
-}
-
-/* With more than one channel, 1/LANE_KEPT_SHARE of the connections (at least one, when there
- * are two or more) is kept for channels with nothing in flight. Parley's tuning, not a
- * WhatsApp limit. */
-#define LANE_KEPT_SHARE 4
-
-static void set_extra_max(struct pl_outbound *o)
-{
-    long kept = o->max_connections / LANE_KEPT_SHARE > 0 ? o->max_connections / LANE_KEPT_SHARE : 1;
-    int several = o->nchannels > 1 || (o->lanes != NULL && o->lanes->next != NULL);
-    o->extra_max =
-        several && o->max_connections > 1 ? o->max_connections - kept : o->max_connections;
+    pl_lanes_set_several(&o->sched,
+                         o->nchannels > 1 || (o->lanes != NULL && o->lanes->next != NULL));
 }
 
 /* The lane of a channel, made on its first message. */
@@ -448,7 +389,7 @@ static struct lane *lane_of(struct pl_outbound *o, const char *channel)
     memcpy(l->channel, channel, n + 1);
     l->next = o->lanes;
     o->lanes = l;
-    set_extra_max(o);
+    set_several(o);
     return l;
 }
 
@@ -459,36 +400,25 @@ static void push_ready(struct pl_outbound *o, struct cq *q)
     if (l->ready_tail != NULL)
         l->ready_tail->next = q;
     else
-        l->ready = q;
+        l->t.ready = q;
     l->ready_tail = q;
-    lane_schedule(o, l);
+    pl_lanes_schedule(&o->sched, &l->t);
 }
 
-/* The next ready queue, from the lane whose turn it is (the lane leaves the turns; the caller
- * schedules it again once its transfer has started). NULL when no lane may start one. */
+/* The next ready queue, from the lane whose turn it is and that may start a transfer (the lane
+ * leaves the turns; the caller schedules it again). NULL when none may start one. */
 static struct cq *pop_ready(struct pl_outbound *o)
 {
-    struct lane *l;
-    while ((l = o->turns) != NULL) {
-        o->turns = l->next_turn;
-        if (o->turns == NULL)
-            o->turns_tail = NULL;
-        l->next_turn = NULL;
-        l->in_turns = 0;
-        if (l->ready == NULL)
-            continue;
-        if (lane_full(o, l)) {
-            lane_schedule(o, l); /* to held */
-            continue;
-        }
-        struct cq *q = l->ready;
-        l->ready = q->next;
-        if (l->ready == NULL)
-            l->ready_tail = NULL;
-        q->next = NULL;
-        return q;
-    }
-    return NULL;
+    struct pl_lane *t = pl_lanes_next(&o->sched);
+    if (t == NULL)
+        return NULL;
+    struct lane *l = lane_at(t);
+    struct cq *q = l->t.ready;
+    l->t.ready = q->next;
+    if (l->t.ready == NULL)
+        l->ready_tail = NULL;
+    q->next = NULL;
+    return q;
 }
 
 static void push_waiting(struct pl_outbound *o, struct cq *q)
@@ -548,7 +478,8 @@ struct pl_outbound *pl_outbound_new(const struct pl_config *cfg, pl_delivery_fn 
     o->max_connections = cfg->provider.max_connections > 0 ? cfg->provider.max_connections : 16;
     o->timeout_ms = cfg->provider.timeout_ms > 0 ? cfg->provider.timeout_ms : 10000;
     o->nchannels = cfg->nchannels;
-    set_extra_max(o);
+    pl_lanes_init(&o->sched, o->max_connections, o->kind == PL_PROVIDER_SANDBOX);
+    set_several(o);
     o->on_done = on_done;
     o->ud = ud;
     o->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
@@ -914,8 +845,7 @@ static int start_transfer(struct pl_outbound *o, struct msg *m)
         return -1;
     }
     m->attempts++;
-    o->inflight++;
-    m->q->lane->inflight++;
+    pl_lanes_started(&o->sched, &m->q->lane->t);
     return 0;
 }
 
@@ -939,19 +869,15 @@ static void start_due(struct pl_outbound *o)
 
     while ((top = pl_heap_top(&o->waiting)) != NULL && top->key <= now)
         push_ready(o, pl_heap_pop(&o->waiting));
-    while (has_room(o)) {
-        struct lane *l;
-        q = pop_ready(o);
-        if (q == NULL)
-            break;
-        l = q->lane;
+    while ((q = pop_ready(o)) != NULL) {
+        struct lane *l = q->lane;
         if (o->kind == PL_PROVIDER_SANDBOX) {
             send_sandbox(o, q->head); /* answers at once; may free q */
         } else if (start_transfer(o, q->head) != 0) {
             q->head->due_ms = now + pl_rules_retry_wait_ms(o->lim, PL_RETRY_BACKOFF, 1);
             push_waiting(o, q);
         }
-        lane_schedule(o, l); /* to the back: the channels take turns */
+        pl_lanes_schedule(&o->sched, &l->t); /* to the back: the channels take turns */
     }
 }
 
@@ -968,17 +894,13 @@ static void collect_done(struct pl_outbound *o)
         curl_easy_getinfo(info->easy_handle, CURLINFO_PRIVATE, (char **)&m);
         curl_easy_getinfo(info->easy_handle, CURLINFO_RESPONSE_CODE, &http);
         CURLcode rc = info->data.result;
-        struct lane *l = m->q->lane;
         put_handle(o, m);
-        o->inflight--;
-        l->inflight--;
+        pl_lanes_ended(&o->sched, &m->q->lane->t); /* before the answer may free m and its queue */
         if (rc != CURLE_OK)
             handle_answer(o, m, 0, NULL, 0,
                           m->errbuf[0] != '\0' ? m->errbuf : curl_easy_strerror(rc));
         else
             handle_answer(o, m, http, m->resp, m->resp_len, NULL);
-        lane_schedule(o, l); /* it has room again */
-        release_held(o);
     }
 }
 
@@ -1023,7 +945,7 @@ long pl_outbound_next_due_ms(const struct pl_outbound *o)
     const struct pl_heap_item *top = pl_heap_top(&o->waiting);
     long long now;
 
-    if (o->turns != NULL && has_room(o))
+    if (pl_lanes_startable(&o->sched))
         return 0;
     /* every connection busy: a finished transfer wakes the poll anyway */
     if (top == NULL)
