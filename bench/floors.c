@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,8 +34,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#define BODY_MAX (64 * 1024)
 
 static long long cpu_us(void)
 {
@@ -54,31 +53,20 @@ static int usage(void)
 /* ---- mhd ---- */
 
 static atomic_ullong answered;
-static volatile sig_atomic_t stop;
 
-struct body {
-    size_t len;
-    char data[BODY_MAX];
-};
-
+/* Each request's body is read (libmicrohttpd hands it over in pieces) and dropped: keeping it
+ * would cost what Parley's kept buffers avoid. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **state)
 {
-    struct body *b = *state;
-    (void)cls, (void)url, (void)method, (void)version;
-    if (b == NULL) {
-        b = malloc(sizeof *b);
-        if (b == NULL)
-            return MHD_NO;
-        b->len = 0;
-        *state = b;
+    static int begun;
+    (void)cls, (void)url, (void)method, (void)version, (void)upload;
+    if (*state == NULL) {
+        *state = &begun;
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        size_t n = *upload_size < BODY_MAX - b->len ? *upload_size : BODY_MAX - b->len;
-        memcpy(b->data + b->len, upload, n);
-        b->len += n;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -93,38 +81,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return rc;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **state,
-                         enum MHD_RequestTerminationCode why)
-{
-    (void)cls, (void)c, (void)why;
-    free(*state);
-    *state = NULL;
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
 static int floor_mhd(void)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    sigset_t stop;
+    int sig;
+    /* blocked before the daemon's thread starts, so that it inherits the mask: sigwait gets it */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
+                         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "floors mhd: cannot listen\n");
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
     printf("port=%u\n", info != NULL ? info->port : 0);
     fflush(stdout);
-    while (!stop)
-        pause();
+    sigwait(&stop, &sig);
     MHD_stop_daemon(d);
     printf("requests=%llu\ncpu_us=%lld\n", (unsigned long long)answered, cpu_us());
     return 0;
@@ -155,23 +133,38 @@ static int floor_curl(const char *url, long count, int conns)
     CURL **easy;
     long started = 0, done = 0, failed = 0;
 
-    if (count < 1 || conns < 1 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (count < 1 || conns < 1)
         return usage();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "floors curl: curl_global_init failed\n");
+        return 1;
+    }
     multi = curl_multi_init();
     easy = calloc((size_t)conns, sizeof *easy);
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Authorization: Bearer floors-token");
-    if (multi == NULL || easy == NULL || headers == NULL)
-        return 1;
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns);
-    for (int i = 0; i < conns && started < count; i++, started++) {
+    struct curl_slist *more = curl_slist_append(NULL, "Content-Type: application/json");
+    headers = more != NULL ? curl_slist_append(more, "Authorization: Bearer floors-token") : NULL;
+    if (headers == NULL)
+        curl_slist_free_all(more);
+    int ok = multi != NULL && easy != NULL && headers != NULL;
+    if (ok)
+        curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns);
+    for (int i = 0; ok && i < conns && started < count; i++, started++) {
         easy[i] = curl_easy_init();
+        ok = easy[i] != NULL;
+        if (!ok)
+            break;
         curl_easy_setopt(easy[i], CURLOPT_URL, url);
         curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(easy[i], CURLOPT_POSTFIELDSIZE, (long)(sizeof body - 1));
         curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_multi_add_handle(multi, easy[i]);
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, 10000L); /* a stalled provider fails it */
+        ok = curl_multi_add_handle(multi, easy[i]) == CURLM_OK;
+    }
+    if (!ok) {
+        fprintf(stderr, "floors curl: out of memory\n");
+        done = count; /* nothing to wait for */
+        failed = 1;
     }
     long long t0 = cpu_us();
     while (done < count) {
@@ -195,8 +188,11 @@ static int floor_curl(const char *url, long count, int conns)
             curl_multi_poll(multi, NULL, 0, 1000, NULL);
     }
     printf("requests=%ld\nfailed=%ld\ncpu_us=%lld\n", done, failed, cpu_us() - t0);
-    for (int i = 0; i < conns; i++)
-        curl_easy_cleanup(easy[i]);
+    for (int i = 0; easy != NULL && i < conns; i++)
+        if (easy[i] != NULL) {
+            curl_multi_remove_handle(multi, easy[i]);
+            curl_easy_cleanup(easy[i]);
+        }
     free(easy);
     curl_multi_cleanup(multi);
     curl_slist_free_all(headers);
@@ -268,11 +264,18 @@ static int floor_sqlite(const char *path, long count, long batch)
     data[sizeof data - 1] = '\0';
     memset(body, 'b', sizeof body - 1);
     body[sizeof body - 1] = '\0';
-    if (sqlite3_open(path, &db) != SQLITE_OK || run(db, schema) != 0)
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        fprintf(stderr, "floors sqlite: %s: %s\n", path,
+                db != NULL ? sqlite3_errmsg(db) : "no memory");
+        goto out;
+    }
+    if (run(db, schema) != 0)
         goto out;
     for (int i = 0; i < NSTMT; i++)
-        if (sqlite3_prepare_v2(db, sql[i], -1, &st[i], NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db, sql[i], -1, &st[i], NULL) != SQLITE_OK) {
+            fprintf(stderr, "floors sqlite: %s: %s\n", sql[i], sqlite3_errmsg(db));
             goto out;
+        }
     long long t0 = cpu_us();
     for (long first = 1; first <= count; first += batch) {
         long last = first + batch - 1 < count ? first + batch - 1 : count;
@@ -325,8 +328,6 @@ static int floor_sqlite(const char *path, long count, long batch)
 out:
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(st[i]);
-    if (rc != 0 && db != NULL)
-        fprintf(stderr, "floors sqlite: %s\n", sqlite3_errmsg(db));
     sqlite3_close(db);
     return rc;
 }

@@ -803,10 +803,15 @@ static void check_keys(lua_State *L, int t, const char *const *allowed, const ch
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         int ok = 0;
+        size_t len = 0;
         lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING)
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *key = lua_tolstring(L, -1, &len);
+            if (strlen(key) != len) /* "footer\0x" must not pass for footer */
+                luaL_error(L, "%s: an option's name contains a NUL byte ('%s…')", what, key);
             for (const char *const *a = allowed; *a != NULL && !ok; a++)
-                ok = strcmp(lua_tostring(L, -1), *a) == 0;
+                ok = strcmp(key, *a) == 0;
+        }
         if (!ok) {
             luaL_Buffer known;
             luaL_buffinit(L, &known);

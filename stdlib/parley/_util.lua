@@ -79,9 +79,15 @@ end
 -- "(did you mean "x"? known: a, b, c)", the known keys sorted ([1] for a label given first,
 -- "did you mean" when one is within 2 edits). nil when every key is allowed.
 function M.unknown_key(t, allowed)
+  -- the first in order, names before other keys (a typo's "did you mean" is worth more)
+  local function before(a, b)
+    local sa, sb = type(a) == "string", type(b) == "string"
+    if sa ~= sb then return sa end
+    return tostring(a) < tostring(b)
+  end
   local bad
   for k in pairs(t) do
-    if not allowed[k] and (bad == nil or tostring(k) < tostring(bad)) then bad = k end
+    if not allowed[k] and (bad == nil or before(k, bad)) then bad = k end
   end
   if bad == nil then return nil end
   local known, best, best_d = {}, nil, 3

@@ -17,6 +17,7 @@ local function read_stubs()
   local f = assert(io.open(STUBS))
   for line in f:lines() do
     local name, parents = line:match("^%-%-%-@class ([%w_]+):?%s*(.*)$")
+    assert(name or not line:match("^%-%-%-@class"), "a class line this test cannot read: " .. line)
     if name then
       current = class(name)
       for p in parents:gmatch("[%w_]+") do current.parents[#current.parents + 1] = p end
@@ -104,6 +105,8 @@ test("a flow's buttons and rows together take the keys FlowOption declares", fun
   compare("FlowOption keys", both, fields("FlowOption"))
 end)
 
+-- Top-level keys only, of text messages, reply and list presses, statuses and triggers (what
+-- `parley test` can cause): nested tables (context, media, location) are not compared.
 test("every key of every event a handler gets is declared", function()
   send("Привет")
   skip(2)
@@ -125,6 +128,16 @@ test("an unknown option names the one it is probably meant to be and all the kno
   local want = "chat:send options: unknown option 'buttns' (did you mean 'buttons'? known: buttons, header, "
                .. "footer, preview_url, list, image, document)"
   assert(typo:sub(-#want) == want, typo)
+end)
+
+test("an option name with a NUL byte is refused, not taken for the name before it", function()
+  local nul = api().nul
+  assert(nul:find("chat:send options: an option's name contains a NUL byte ('footer…')", 1, true), nul)
+end)
+
+test("of several unknown keys, a name is reported first, with its did you mean", function()
+  local mixed = api().mixed
+  assert(mixed:find('unknown key "frist" (did you mean "first"?', 1, true), mixed)
 end)
 
 test("a list row's press carries its description, as Meta's list_reply does; a quick reply's none", function()
