@@ -5,16 +5,16 @@
 use("fixtures/stdlib.json", { channel = "types" })
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local STUBS = here .. "../../stdlib/types/parley.lua"
+local ANNOTATIONS = here .. "../../stdlib/types/parley.lua"
 
--- The stubs' classes: name -> { fields = set, methods = set, parents = list }.
-local function read_stubs()
+-- The annotations' classes: name -> { fields = set, methods = set, parents = list }.
+local function read_annotations()
   local classes, current = {}, nil
   local function class(name)
     classes[name] = classes[name] or { fields = {}, methods = {}, parents = {} }
     return classes[name]
   end
-  local f = assert(io.open(STUBS))
+  local f = assert(io.open(ANNOTATIONS))
   for line in f:lines() do
     local name, parents = line:match("^%-%-%-@class ([%w_]+):?%s*(.*)$")
     assert(name or not line:match("^%-%-%-@class"), "a class line this test cannot read: " .. line)
@@ -35,11 +35,11 @@ local function read_stubs()
   return classes
 end
 
-local CLASSES = read_stubs()
+local CLASSES = read_annotations()
 
 -- The fields of a class with its parents'.
 local function fields(name, into)
-  local c = assert(CLASSES[name], "no ---@class " .. name .. " in the stubs")
+  local c = assert(CLASSES[name], "no ---@class " .. name .. " in the annotations")
   into = into or {}
   for k in pairs(c.fields) do into[k] = true end
   for _, p in ipairs(c.parents) do fields(p, into) end
@@ -53,7 +53,7 @@ local function show(set)
   return "{" .. table.concat(r, ", ") .. "}"
 end
 
--- got (a list from the runtime) and want (a set from the stubs) must be the same set, or, with
+-- got (a list from the runtime) and want (a set from the annotations) must be the same set, or, with
 -- subset, got must lie within want.
 local function compare(what, got, want, subset)
   local extra, missing, seen = {}, {}, {}
@@ -67,7 +67,7 @@ local function compare(what, got, want, subset)
     end
   end
   if next(extra) or next(missing) then
-    error(("%s: the runtime has %s that the stubs lack, the stubs have %s that the runtime lacks")
+    error(("%s: the runtime has %s that the annotations lack, the annotations have %s that the runtime lacks")
       :format(what, show(extra), show(missing)), 2)
   end
 end
@@ -78,14 +78,14 @@ local function api()
   return session().api
 end
 
-test("chat's and the stdlib objects' methods are the stubs'", function()
+test("chat's and the stdlib objects' methods are the annotations'", function()
   local a = api()
   for _, class in ipairs{ "Chat", "Flow", "Hours", "Shortcuts" } do
     compare(class .. " methods", a[class], CLASSES[class].methods)
   end
 end)
 
-test("every option key the runtime accepts is a stub field, and no other", function()
+test("every option key the runtime accepts is an annotated field, and no other", function()
   local a = api()
   for _, class in ipairs{ "SendOptions", "ButtonSpec", "ListOptions", "ListSection", "ListRow",
                           "DocumentOptions", "TemplateOptions", "TemplateHeader", "FlowDefinition",
@@ -96,7 +96,7 @@ test("every option key the runtime accepts is a stub field, and no other", funct
 end)
 
 test("a flow's buttons and rows together take the keys FlowOption declares", function()
-  -- one class in the stubs for both: a button may have url, a row description
+  -- one class in the annotations for both: a button may have url, a row description
   local a = api()
   local both = {}
   for _, list in ipairs{ a.FlowButton, a.FlowRow } do

@@ -90,31 +90,29 @@ static void test_arrivals(void)
     static const struct {
         const char *name;
         long max;
-        int several, unlimited, n, work[LANES], want[LANES], startable;
+        int several, unlimited, n, work[LANES], want[LANES];
     } rows[] = {
-        {"one channel configured: it may use every connection", 16, 0, 0, 1, {-1}, {16}, 0},
-        {"several: one channel alone holds three quarters", 16, 1, 0, 1, {-1}, {12}, 0},
-        {"a second channel gets its first connection", 16, 1, 0, 2, {-1, -1}, {12, 1}, 0},
+        {"one channel configured: it may use every connection", 16, 0, 0, 1, {-1}, {16}},
+        {"several: one channel alone holds three quarters", 16, 1, 0, 1, {-1}, {12}},
+        {"a second channel gets its first connection", 16, 1, 0, 2, {-1, -1}, {12, 1}},
         {"five hanging channels hold every connection, a sixth gets none",
          16,
          1,
          0,
          6,
          {-1, -1, -1, -1, -1, -1},
-         {12, 1, 1, 1, 1, 0},
-         0},
+         {12, 1, 1, 1, 1, 0}},
         {"two hanging channels of 8 connections leave one for a third",
          8,
          1,
          0,
          3,
          {6, 6, 3},
-         {6, 1, 1},
-         0},
-        {"with 2 connections one is kept", 2, 1, 0, 2, {-1, -1}, {1, 1}, 0},
-        {"with 3 connections one is kept", 3, 1, 0, 2, {-1, -1}, {2, 1}, 0},
-        {"with 1 connection there is nothing to keep", 1, 1, 0, 2, {-1, -1}, {1, 0}, 0},
-        {"the sandbox has no limit", 4, 1, 1, 2, {500, 500}, {500, 500}, 0},
+         {6, 1, 1}},
+        {"with 2 connections one is kept", 2, 1, 0, 2, {-1, -1}, {1, 1}},
+        {"with 3 connections one is kept", 3, 1, 0, 2, {-1, -1}, {2, 1}},
+        {"with 1 connection there is nothing to keep", 1, 1, 0, 2, {-1, -1}, {1, 0}},
+        {"the sandbox has no limit", 4, 1, 1, 2, {500, 500}, {500, 500}},
     };
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         struct sim s;
@@ -123,9 +121,9 @@ static void test_arrivals(void)
         for (int i = 0; i < rows[r].n; i++)
             arrive(&s, i, rows[r].work[i]);
         check_inflight(&s, rows[r].want, rows[r].n);
-        /* nothing that could start is left waiting: the sender may sleep */
-        CHECK_INT(pl_lanes_startable(&s.lanes), rows[r].startable);
-        CHECK(pl_lanes_next(&s.lanes) == NULL);
+        /* a lane left in the turns while no connection is free must not keep the sender
+         * awake (the sixth channel in the row of five hanging ones) */
+        CHECK_INT(pl_lanes_startable(&s.lanes), 0);
     }
 }
 
